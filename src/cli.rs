@@ -1,0 +1,71 @@
+//! The command line: which subcommand, and how its outcome maps to an exit code.
+//! Each subcommand's arguments live beside the code that runs it.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cmdunit",
+    version,
+    about = "Spread N requests over a multi-region service as fast as it allows, and prove it",
+    long_about = "Spread N requests over a multi-region service as fast as it allows, and prove it.\n\n\
+        `cmdunit N` calibrates, plans with a policy (default: auto), runs the batch against the \
+        forwarding unit and writes requests.csv, summary.json and charts to a run folder.",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: crate::run::RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the emulated forwarding unit(s) and their workers.
+    Serve(crate::emulator::serve::ServeArgs),
+    /// List every policy, what it does and when it wins.
+    Policies,
+    /// Measure the system's limits and answer the eight questions.
+    Limits(crate::limits::LimitsArgs),
+    /// Build charts, REPORT.md and report.pdf from the files under results/.
+    Report(crate::report::ReportArgs),
+}
+
+/// A bad command line found after parsing (clap's own errors already exit 2): exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Some(Command::Serve(args)) => crate::emulator::serve::run(args),
+        Some(Command::Policies) => {
+            for (name, what) in crate::policy::ALL {
+                println!("{name:<18} {what}");
+            }
+            Ok(())
+        }
+        Some(Command::Limits(args)) => crate::limits::run(args),
+        Some(Command::Report(args)) => crate::report::run(args),
+        None => crate::run::run(cli.run),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let usage = e.downcast_ref::<UsageError>().is_some();
+            eprintln!("error: {e:#}");
+            ExitCode::from(if usage { 2 } else { 1 })
+        }
+    }
+}
