@@ -155,6 +155,7 @@ pub fn dispatch(
     let shared = Shared {
         load: LoadView {
             machines,
+            now_ms: 0.0,
             remaining: plan.jobs.len(),
         },
         health: cal
@@ -423,6 +424,7 @@ impl Dispatcher<'_> {
                 _ => false,
             };
             let chosen = if needs_bind {
+                sh.load.now_ms = self.now_ms();
                 self.policy.bind(job, &sh.load, avoid)
             } else {
                 Some(target)
