@@ -368,11 +368,13 @@ fn calibration(
 ) -> Result<Calibration, RunError> {
     let prior = Calibration::from_topology(topology, urls);
     let mut start = prior.clone();
-    let mut mode = cfg.calibration_mode.unwrap_or(if cfg.n >= FULL_CALIBRATION_FROM {
-        ProbeMode::Full
-    } else {
-        ProbeMode::Quick
-    });
+    let mut mode = cfg
+        .calibration_mode
+        .unwrap_or(if cfg.n >= FULL_CALIBRATION_FROM {
+            ProbeMode::Full
+        } else {
+            ProbeMode::Quick
+        });
     if let Some(file) = cfg.calibration_file.as_ref().filter(|f| f.exists()) {
         if !cfg.recalibrate {
             let saved = store::load(file)?;
@@ -597,7 +599,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| default_out_dir(n, &args.policy));
     let mut cfg = RunConfig::new(n, &args.policy, forwarders, out_dir.clone());
-    cfg.emulate = args.emulate.then(|| EmulateConfig {
+    cfg.emulate = args.emulate.then_some(EmulateConfig {
         forwarders: args.forwarders,
         awake: args.awake,
     });
@@ -645,7 +647,14 @@ mod tests {
     #[test]
     fn n_is_checked() {
         assert_eq!(parse_n(Some("800")), Ok(800));
-        for bad in [None, Some("0"), Some("-3"), Some("abc"), Some("1.5"), Some("")] {
+        for bad in [
+            None,
+            Some("0"),
+            Some("-3"),
+            Some("abc"),
+            Some("1.5"),
+            Some(""),
+        ] {
             assert!(parse_n(bad).is_err(), "{bad:?}");
         }
     }
@@ -657,7 +666,14 @@ mod tests {
             "http://localhost:5000"
         );
         assert!(check_url("http://127.0.0.1").is_ok());
-        for bad in ["localhost:5000", "https://x", "http://", "http://h:99999", "http://h:5/x", "ftp://h"] {
+        for bad in [
+            "localhost:5000",
+            "https://x",
+            "http://",
+            "http://h:99999",
+            "http://h:5/x",
+            "ftp://h",
+        ] {
             assert!(check_url(bad).is_err(), "{bad}");
         }
     }

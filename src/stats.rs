@@ -138,16 +138,17 @@ impl TimeSeries {
             .collect()
     }
 
-    /// (bucket middle, model ms) → completions per second of model time in that bucket.
-    pub fn completions_per_s(&self) -> Vec<(f64, f64)> {
+    /// (bucket middle, model ms) → completions per second of model time, over at most
+    /// `max_points` buckets (neighbours merged so that a rate is readable).
+    pub fn completions_per_s(&self, max_points: usize) -> Vec<(f64, f64)> {
+        let group = self.ends.len().div_ceil(max_points.max(1)).max(1);
+        let width = self.width_ms * group as f64;
         self.ends
-            .iter()
+            .chunks(group)
             .enumerate()
-            .map(|(i, &c)| {
-                (
-                    (i as f64 + 0.5) * self.width_ms,
-                    c as f64 * 1000.0 / self.width_ms,
-                )
+            .map(|(i, c)| {
+                let count: u64 = c.iter().sum();
+                ((i as f64 + 0.5) * width, count as f64 * 1000.0 / width)
             })
             .collect()
     }
@@ -254,11 +255,10 @@ mod tests {
             s.record(t, t + 5.0);
         }
         assert!(s.starts.len() <= MAX_BUCKETS);
-        let ends: f64 = s
-            .completions_per_s()
-            .iter()
-            .map(|(_, r)| r * s.width_ms / 1000.0)
-            .sum();
+        let points = s.completions_per_s(100);
+        assert!(points.len() <= 100);
+        let width = points[1].0 - points[0].0;
+        let ends: f64 = points.iter().map(|(_, r)| r * width / 1000.0).sum();
         assert!((ends - 100_000.0).abs() < 1e-6);
         assert_eq!(s.in_flight().last().map(|p| p.1), Some(0.0));
     }

@@ -124,7 +124,10 @@ pub fn calibrate(prior: &Calibration, cfg: &ProbeConfig) -> Result<Calibration, 
     }
     if cfg.verbose {
         for f in cal.forwarders.iter().filter(|f| !f.up) {
-            eprintln!("calibration: forwarding unit {} does not answer: left out", f.url);
+            eprintln!(
+                "calibration: forwarding unit {} does not answer: left out",
+                f.url
+            );
         }
     }
 
@@ -231,14 +234,17 @@ pub fn calibrate(prior: &Calibration, cfg: &ProbeConfig) -> Result<Calibration, 
                 continue;
             }
             let probes = p.burst(&main_fwd.url, &cal.machines[i].id.path(), cfg.machine_burst);
-            let answers: Vec<&WorkAnswer> =
-                probes.iter().filter_map(|pr| pr.result.as_ref().ok()).collect();
+            let answers: Vec<&WorkAnswer> = probes
+                .iter()
+                .filter_map(|pr| pr.result.as_ref().ok())
+                .collect();
             if answers.len() < 4 {
                 continue;
             }
             let mut rt: Vec<f64> = answers.iter().map(|a| a.response_time as f64).collect();
             rt.sort_by(f64::total_cmp);
-            let work = answers.iter().map(|a| a.work_time as f64).sum::<f64>() / answers.len() as f64;
+            let work =
+                answers.iter().map(|a| a.work_time as f64).sum::<f64>() / answers.len() as f64;
             let (intercept, slope) = fit(&rt);
             // Time between two completions at the machine.
             let spacing = (slope.max(0.0) + h).max(1e-3);
@@ -273,7 +279,10 @@ impl Prober {
 
     fn reachable(&self, url: &str) -> bool {
         self.requests.fetch_add(1, Ordering::Relaxed);
-        match self.client(self.cfg.timeout_ms).get(&format!("{}/", url.trim_end_matches('/'))) {
+        match self
+            .client(self.cfg.timeout_ms)
+            .get(&format!("{}/", url.trim_end_matches('/')))
+        {
             Ok(_) | Err(Failure::Status(_)) | Err(Failure::BadResponse) => true,
             Err(_) => false,
         }

@@ -69,7 +69,12 @@ pub fn unusable(saved: &Calibration, current: &Calibration, same_urls: bool) -> 
     if saved.layout() != current.layout() {
         return Some("it describes other machines".into());
     }
-    let urls = |c: &Calibration| c.forwarders.iter().map(|f| f.url.clone()).collect::<Vec<_>>();
+    let urls = |c: &Calibration| {
+        c.forwarders
+            .iter()
+            .map(|f| f.url.clone())
+            .collect::<Vec<_>>()
+    };
     if saved.forwarders.len() != current.forwarders.len()
         || (same_urls && urls(saved) != urls(current))
     {

@@ -169,7 +169,11 @@ pub fn dispatch(
             .collect(),
         fwd_in_flight: vec![0; k],
         fwd_limit: (0..k)
-            .map(|i| cal.forwarders.get(i).map_or(1024, |f| f.connection_limit.max(1)))
+            .map(|i| {
+                cal.forwarders
+                    .get(i)
+                    .map_or(1024, |f| f.connection_limit.max(1))
+            })
             .collect(),
         fwd_up: (0..k)
             .map(|i| cal.forwarders.get(i).is_none_or(|f| f.up))
@@ -509,8 +513,9 @@ impl Dispatcher<'_> {
                             sh.health[m].ejections += 1;
                             sh.health[m].consecutive = 0;
                             let factor = f64::from(1u32 << sh.health[m].ejections.min(10)) / 2.0;
-                            sh.health[m].ejected_until =
-                                Some(Instant::now() + self.model_to_wall(self.cfg.eject_ms * factor));
+                            sh.health[m].ejected_until = Some(
+                                Instant::now() + self.model_to_wall(self.cfg.eject_ms * factor),
+                            );
                             sh.load.machines[m].ejected = true;
                             sh.report.ejections += 1;
                         }

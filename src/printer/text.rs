@@ -10,7 +10,10 @@ pub fn render(s: &Summary) -> String {
     } else {
         String::new()
     };
-    out.push_str(&format!("Batch: {} requests, policy {}{asked}\n", s.n, s.policy));
+    out.push_str(&format!(
+        "Batch: {} requests, policy {}{asked}\n",
+        s.n, s.policy
+    ));
     if !s.reason.is_empty() {
         out.push_str(&format!("  Why:          {}\n", s.reason));
     }
@@ -48,7 +51,11 @@ pub fn render(s: &Summary) -> String {
     ));
     out.push_str(&format!("  Per machine:  {}\n", per_machine(s)));
     if s.per_forwarder.len() > 1 {
-        let f: Vec<String> = s.per_forwarder.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let f: Vec<String> = s
+            .per_forwarder
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
         out.push_str(&format!("  Per unit:     {}\n", f.join(", ")));
     }
     out.push_str(&format!(
