@@ -256,9 +256,6 @@ pub fn calibrate(prior: &Calibration, cfg: &ProbeConfig) -> Result<Calibration, 
             if x.len() >= 4 {
                 x.sort_by(f64::total_cmp);
                 let (intercept, slope) = fit(&x);
-                if std::env::var_os("CMDUNIT_DEBUG_PROBE").is_some() {
-                    eprintln!("fwd burst x = {x:.1?} → {intercept:.1} + {slope:.2} k");
-                }
                 let f = &mut cal.forwarders[fi];
                 f.service_ms = if slope < 0.5 { 0.0 } else { slope };
                 f.overhead_ms = (intercept - f.service_ms).max(0.0);
