@@ -137,6 +137,7 @@ impl Policy for LeastOutstanding {
         let caps = caps(cal);
         let plan = late_plan(
             self,
+            &|| self.reset(cal),
             input,
             format!(
                 "late binding to the machine that would answer soonest given its outstanding jobs; in flight capped at {}",
