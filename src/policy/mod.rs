@@ -17,14 +17,27 @@
 use crate::calibrate::Calibration;
 use crate::endpoint::{Layout, Target};
 
+mod auto;
 mod fastest;
+mod late;
+mod least_outstanding;
+mod p2c_ewma;
+mod per_region;
 mod random;
 mod round_robin;
+pub mod schedule;
+pub mod simulate;
 pub mod sizing;
+mod weighted;
 
+pub use auto::Auto;
 pub use fastest::Fastest;
+pub use least_outstanding::LeastOutstanding;
+pub use p2c_ewma::P2cEwma;
+pub use per_region::PerRegion;
 pub use random::Random;
 pub use round_robin::{MachineRr, RegionRr};
+pub use weighted::Weighted;
 
 /// Inputs to planning.
 pub struct PlanInput<'a> {
@@ -170,6 +183,11 @@ pub fn by_name(name: &str) -> Option<Box<dyn Policy>> {
         "region-rr" => Box::new(RegionRr),
         "machine-rr" => Box::new(MachineRr),
         "fastest" => Box::new(Fastest),
+        "weighted" => Box::new(Weighted),
+        "per-region-queues" => Box::new(PerRegion),
+        "least-outstanding" => Box::new(LeastOutstanding::default()),
+        "p2c-ewma" => Box::new(P2cEwma::default()),
+        "auto" => Box::new(Auto::default()),
         _ => return None,
     })
 }
@@ -181,9 +199,7 @@ mod tests {
     #[test]
     fn every_listed_policy_is_found_by_name_and_names_itself() {
         for (name, _) in ALL {
-            if let Some(p) = by_name(name) {
-                assert_eq!(p.name(), *name);
-            }
+            assert_eq!(by_name(name).unwrap().name(), *name);
         }
         assert!(by_name("no-such-policy").is_none());
     }
