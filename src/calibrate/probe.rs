@@ -15,6 +15,9 @@
 //!    (machine spacing − unit service) per rank; the spacing, with the reported `work_time`,
 //!    gives service time and concurrency, the intercept the latency.
 //!
+//! The units' overhead comes from the wake-up answers (client round trip − `response_time` of
+//! the first one through each unit, less one handling slot), in every mode.
+//!
 //! What is not measured keeps the prior's value (the topology's parameters): the connection
 //! limit (measuring it means knocking the unit over) and, in quick mode, service times and the
 //! units' ceilings. All times are model ms: wall time divided by the time scale.
@@ -35,6 +38,9 @@ pub enum ProbeMode {
     Full,
     /// Parameters from a saved calibration; only reachability and wake-up are measured again.
     Refresh,
+    /// Nothing measured: the prior as it is (the topology's own parameters), at no cost. For
+    /// runs whose system is known, and tests where a fault must appear only after planning.
+    Model,
 }
 
 #[derive(Clone, Debug)]
@@ -77,6 +83,8 @@ pub enum CalibrateError {
 /// One timed request.
 struct Probe {
     client_ms: f64,
+    /// When it was answered.
+    done: Instant,
     result: Result<WorkAnswer, Failure>,
 }
 
@@ -88,6 +96,11 @@ struct Prober {
 /// Measures the system, starting from `prior` (the topology's parameters, or a saved
 /// calibration in [`ProbeMode::Refresh`]), and returns what was learnt with its cost.
 pub fn calibrate(prior: &Calibration, cfg: &ProbeConfig) -> Result<Calibration, CalibrateError> {
+    if cfg.mode == ProbeMode::Model {
+        let mut cal = prior.clone();
+        cal.cost = CalibrationCost::default();
+        return Ok(cal);
+    }
     let started = Instant::now();
     let p = Prober {
         cfg: cfg.clone(),
@@ -174,11 +187,27 @@ pub fn calibrate(prior: &Calibration, cfg: &ProbeConfig) -> Result<Calibration, 
             .map(|h| {
                 h.join().unwrap_or(Probe {
                     client_ms: 0.0,
+                    done: Instant::now(),
                     result: Err(Failure::Connect),
                 })
             })
             .collect()
     });
+    // The unit's own overhead: the quickest (client round trip − response_time) among the
+    // wake-up answers it carried, less one handling slot (the first of them waited for no other).
+    let wake_overhead = |fi: usize, h: f64| -> Option<f64> {
+        wake.iter()
+            .enumerate()
+            .filter(|(i, _)| up_fwd[i % up_fwd.len()] == fi)
+            .filter_map(|(_, pr)| {
+                pr.result
+                    .as_ref()
+                    .ok()
+                    .map(|a| pr.client_ms - a.response_time as f64)
+            })
+            .min_by(f64::total_cmp)
+            .map(|x| (x - h).max(0.0))
+    };
     let main_fwd = cal.forwarders[up_fwd[0]].clone();
     for (i, probe) in wake.iter().enumerate() {
         let m = &mut cal.machines[i];
@@ -211,11 +240,16 @@ pub fn calibrate(prior: &Calibration, cfg: &ProbeConfig) -> Result<Calibration, 
         // 3. Each forwarding unit's ceiling and overhead.
         for fi in up_fwd.clone() {
             let url = cal.forwarders[fi].url.clone();
-            let probes = p.burst(&url, "/work", cfg.forwarder_burst);
+            let (released, probes) = p.burst(&url, "/work", cfg.forwarder_burst);
+            // Measured from the common release, not from each thread's own send: threads start
+            // sending a little apart, but the unit's stage ends are one service time apart.
             let mut x: Vec<f64> = probes
                 .iter()
                 .filter_map(|pr| match &pr.result {
-                    Ok(a) => Some(pr.client_ms - a.response_time as f64),
+                    Ok(a) => Some(
+                        (pr.done - released).as_secs_f64() * 1000.0 / cfg.time_scale
+                            - a.response_time as f64,
+                    ),
                     Err(_) => None,
                 })
                 .collect();
@@ -227,13 +261,22 @@ pub fn calibrate(prior: &Calibration, cfg: &ProbeConfig) -> Result<Calibration, 
                 f.overhead_ms = (intercept - f.service_ms).max(0.0);
             }
         }
+    }
+    if cfg.mode != ProbeMode::Refresh {
+        for fi in up_fwd.clone() {
+            if let Some(o) = wake_overhead(fi, cal.forwarders[fi].service_ms) {
+                cal.forwarders[fi].overhead_ms = o;
+            }
+        }
+    }
+    if cfg.mode == ProbeMode::Full {
         // 4. Each machine's latency, service time and concurrency, through the first unit.
         let h = cal.forwarders[up_fwd[0]].service_ms;
         for i in 0..cal.machines.len() {
             if !cal.machines[i].up {
                 continue;
             }
-            let probes = p.burst(&main_fwd.url, &cal.machines[i].id.path(), cfg.machine_burst);
+            let (_, probes) = p.burst(&main_fwd.url, &cal.machines[i].id.path(), cfg.machine_burst);
             let answers: Vec<&WorkAnswer> = probes
                 .iter()
                 .filter_map(|pr| pr.result.as_ref().ok())
@@ -261,6 +304,7 @@ pub fn calibrate(prior: &Calibration, cfg: &ProbeConfig) -> Result<Calibration, 
         ProbeMode::Quick => "quick",
         ProbeMode::Full => "probed",
         ProbeMode::Refresh => "reused",
+        ProbeMode::Model => "model",
     }
     .into();
     let model_ms = started.elapsed().as_secs_f64() * 1000.0 / cfg.time_scale;
@@ -297,15 +341,17 @@ impl Prober {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let t = Instant::now();
         let result = client.get_work(url, path);
+        let done = Instant::now();
         Probe {
-            client_ms: t.elapsed().as_secs_f64() * 1000.0 / self.cfg.time_scale,
+            client_ms: (done - t).as_secs_f64() * 1000.0 / self.cfg.time_scale,
+            done,
             result,
         }
     }
 
-    /// `n` simultaneous requests, released together by a barrier.
-    fn burst(&self, url: &str, path: &str, n: usize) -> Vec<Probe> {
-        let barrier = Barrier::new(n);
+    /// `n` simultaneous requests, released together by a barrier; also returns the release time.
+    fn burst(&self, url: &str, path: &str, n: usize) -> (Instant, Vec<Probe>) {
+        let barrier = Barrier::new(n + 1);
         std::thread::scope(|s| {
             let handles: Vec<_> = (0..n)
                 .map(|_| {
@@ -317,7 +363,10 @@ impl Prober {
                     })
                 })
                 .collect();
-            handles.into_iter().filter_map(|h| h.join().ok()).collect()
+            barrier.wait();
+            let released = Instant::now();
+            let probes = handles.into_iter().filter_map(|h| h.join().ok()).collect();
+            (released, probes)
         })
     }
 }

@@ -532,3 +532,37 @@ mod efficiency {
         }
     }
 }
+
+#[cfg(test)]
+mod debug_cal {
+    use super::*;
+    use crate::policy::{by_name, PlanInput};
+    #[test]
+    #[ignore = "debug: CAL=file N=n POLICY=p"]
+    fn simulate_a_saved_calibration() {
+        let c: Calibration =
+            serde_json::from_str(&std::fs::read_to_string(std::env::var("CAL").unwrap()).unwrap())
+                .unwrap();
+        let n: usize = std::env::var("N").unwrap().parse().unwrap();
+        let layout = c.layout();
+        let p = by_name(&std::env::var("POLICY").unwrap()).unwrap();
+        let plan = p
+            .plan(&PlanInput {
+                n,
+                calibration: &c,
+                layout: &layout,
+                seed: 0,
+            })
+            .unwrap();
+        println!(
+            "{}: {:?} {:?}",
+            plan.reason, plan.queues, plan.predicted_makespan_ms
+        );
+        let pred = simulate(&plan, &c, &layout, p.as_ref(), 0);
+        println!(
+            "{:?} {:?} {}",
+            pred.per_machine, pred.peak_in_flight, pred.makespan_ms
+        );
+        println!("bound {:?}", crate::bound::lower_bound(n, &c));
+    }
+}
