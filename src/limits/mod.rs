@@ -797,6 +797,7 @@ pub fn charts(limits: &Limits, out: &Path) -> anyhow::Result<Vec<String>> {
         xs.iter().copied().fold(0.0, f64::max),
     );
     let extras = LineExtras {
+        legend_below: true,
         spread: Vec::new(),
         references: vec![Series {
             label: "machines' combined".into(),
@@ -865,7 +866,7 @@ pub fn charts(limits: &Limits, out: &Path) -> anyhow::Result<Vec<String>> {
                 points: b.bounds.iter().map(|&(n, _, f)| (n as f64, f)).collect(),
             },
         ];
-        plot::line_chart(
+        plot::line_chart_with(
             &out.join("limits-bounds"),
             &Axes {
                 title: "Who limits a batch of N (measured figures)".into(),
@@ -875,6 +876,10 @@ pub fn charts(limits: &Limits, out: &Path) -> anyhow::Result<Vec<String>> {
                 log_y: true,
             },
             &series,
+            &LineExtras {
+                legend_below: true,
+                ..LineExtras::default()
+            },
         )?;
         names.push("limits-bounds".into());
     }
@@ -889,6 +894,7 @@ pub fn charts(limits: &Limits, out: &Path) -> anyhow::Result<Vec<String>> {
         }];
         let k1 = b.scaling.iter().map(|s| s.forwarders).max().unwrap_or(1) as f64;
         let extras = LineExtras {
+            legend_below: true,
             spread: Vec::new(),
             references: vec![
                 Series {
