@@ -78,7 +78,11 @@ pub fn answers(l: &Limits) -> Vec<(String, String)> {
         ),
     ));
     let w = &l.work_time;
-    let hist: Vec<String> = w.histogram.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    let hist: Vec<String> = w
+        .histogram
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect();
     out.push((
         "What is the computation time of a work request?".into(),
         format!(
@@ -168,7 +172,11 @@ pub fn answers(l: &Limits) -> Vec<(String, String)> {
     );
     match p.cold_start_ms {
         Some(c) => {
-            let _ = write!(q7, "; a cold start adds {} s to the first request", f1(c / 1000.0));
+            let _ = write!(
+                q7,
+                "; a cold start adds {} s to the first request",
+                f1(c / 1000.0)
+            );
         }
         None => q7.push_str("; cold start not measured"),
     }
@@ -182,10 +190,7 @@ pub fn answers(l: &Limits) -> Vec<(String, String)> {
         }
         None => q7.push('.'),
     }
-    out.push((
-        "How much latency does the cloud platform add?".into(),
-        q7,
-    ));
+    out.push(("How much latency does the cloud platform add?".into(), q7));
     out.push((
         "What are the downsides of this architecture?".into(),
         l.downsides.join(" "),

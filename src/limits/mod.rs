@@ -459,7 +459,11 @@ pub fn measure(system: &System, plan: &LimitsPlan) -> anyhow::Result<Limits> {
         let answers: Vec<&(f64, f64, String)> =
             through.iter().filter_map(|s| s.answer.as_ref()).collect();
         let rts: Vec<f64> = answers.iter().map(|a| a.0).collect();
-        let rtts: Vec<f64> = through.iter().filter(|s| s.ok()).map(|s| s.rtt_ms).collect();
+        let rtts: Vec<f64> = through
+            .iter()
+            .filter(|s| s.ok())
+            .map(|s| s.rtt_ms)
+            .collect();
         fu_gaps.extend(
             through
                 .iter()
@@ -545,7 +549,11 @@ pub fn measure(system: &System, plan: &LimitsPlan) -> anyhow::Result<Limits> {
     let fastest = machines
         .iter()
         .zip(&system.machines)
-        .min_by(|a, b| a.0.response_time_ms.p50.total_cmp(&b.0.response_time_ms.p50))
+        .min_by(|a, b| {
+            a.0.response_time_ms
+                .p50
+                .total_cmp(&b.0.response_time_ms.p50)
+        })
         .map(|(_, id)| id.clone())
         .context("no machine")?;
     let (cap_url, cap_path) = match direct(&fastest) {
@@ -592,15 +600,23 @@ pub fn measure(system: &System, plan: &LimitsPlan) -> anyhow::Result<Limits> {
         .iter()
         .map(|l| l.throughput_rps)
         .fold(0.0, f64::max);
-    let connection_burst = (plan.connection_burst > 0)
-        .then(|| Burst::of(&prober.burst(plan.connection_burst, &|i| spread[i % spread.len()].clone())));
+    let connection_burst = (plan.connection_burst > 0).then(|| {
+        Burst::of(&prober.burst(plan.connection_burst, &|i| spread[i % spread.len()].clone()))
+    });
     let machines_combined = capacity.ceiling_rps * system.machines.len() as f64;
     let overhead = Overhead {
         rtt_minus_response_ms: median(&fu_gaps),
         via_minus_direct_ms: (!via_minus_direct.is_empty())
             .then(|| via_minus_direct.iter().sum::<f64>() / via_minus_direct.len() as f64),
     };
-    let cal = measured_calibration(&machines, &system.machines, &capacity, fu_ceiling, &overhead, 1);
+    let cal = measured_calibration(
+        &machines,
+        &system.machines,
+        &capacity,
+        fu_ceiling,
+        &overhead,
+        1,
+    );
     let ns: Vec<usize> = (0..=40)
         .map(|i| (10f64.powf(i as f64 / 10.0)).round() as usize)
         .collect::<std::collections::BTreeSet<_>>()
@@ -722,7 +738,11 @@ fn measured_calibration(
     k: usize,
 ) -> Calibration {
     let service = capacity.service_ms;
-    let fu_service = if fu_ceiling > 0.0 { 1000.0 / fu_ceiling } else { 0.0 };
+    let fu_service = if fu_ceiling > 0.0 {
+        1000.0 / fu_ceiling
+    } else {
+        0.0
+    };
     Calibration {
         version: 1,
         created_unix_s: 0,
@@ -899,12 +919,20 @@ pub fn charts(limits: &Limits, out: &Path) -> anyhow::Result<Vec<String>> {
             references: vec![
                 Series {
                     label: "machines' combined".into(),
-                    points: vec![(1.0, b.machines_combined_rps), (k1, b.machines_combined_rps)],
+                    points: vec![
+                        (1.0, b.machines_combined_rps),
+                        (k1, b.machines_combined_rps),
+                    ],
                 },
                 Series {
                     label: "K × 1 FU ceiling".into(),
                     points: (1..=k1 as usize)
-                        .map(|k| (k as f64, (k as f64 * b.ceiling_rps).min(b.machines_combined_rps * 1.6)))
+                        .map(|k| {
+                            (
+                                k as f64,
+                                (k as f64 * b.ceiling_rps).min(b.machines_combined_rps * 1.6),
+                            )
+                        })
                         .collect(),
                 },
             ],

@@ -156,7 +156,11 @@ impl Level {
             .iter()
             .filter(|s| s.ok() && s.end_ms >= warm && s.end_ms <= duration_ms)
             .count();
-        let rtts: Vec<f64> = samples.iter().filter(|s| s.ok()).map(|s| s.rtt_ms).collect();
+        let rtts: Vec<f64> = samples
+            .iter()
+            .filter(|s| s.ok())
+            .map(|s| s.rtt_ms)
+            .collect();
         let rts: Vec<f64> = samples
             .iter()
             .filter_map(|s| s.answer.as_ref().map(|a| a.0))

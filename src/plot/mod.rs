@@ -282,6 +282,7 @@ pub fn stacked_bar_chart(
                 }
                 _ => String::new(),
             })
+            .x_labels(5)
             .x_label_formatter(&|v| fmt_num(*v))
             .x_desc(axes.x_label.as_str())
             .y_desc(axes.y_label.as_str())
@@ -345,7 +346,11 @@ pub fn grouped_bar_chart(
         .enumerate()
         .map(|(i, (l, _))| LegendEntry::block(l, i))
         .collect();
-    let longest = categories.iter().map(|c| c.chars().count()).max().unwrap_or(4);
+    let longest = categories
+        .iter()
+        .map(|c| c.chars().count())
+        .max()
+        .unwrap_or(4);
     let draw = |root: &Area, s: f64| -> Result<(), String> {
         let plot = frame(root, s, &axes.title, &legend, below)?;
         let mut chart = ChartBuilder::on(&plot)
@@ -358,7 +363,7 @@ pub fn grouped_bar_chart(
             .configure_mesh()
             .disable_y_mesh()
             .y_labels(0)
-            .x_labels(6)
+            .x_labels(5)
             .x_label_formatter(&|v| fmt_num(*v))
             .x_desc(axes.x_label.as_str())
             .label_style(font(TICK_PX, s))
@@ -718,7 +723,11 @@ impl LegendEntry {
 
 /// Logical width of one legend entry: marker + the longest label.
 fn legend_entry_width(legend: &[LegendEntry]) -> u32 {
-    let longest = legend.iter().map(|e| e.label.chars().count()).max().unwrap_or(0);
+    let longest = legend
+        .iter()
+        .map(|e| e.label.chars().count())
+        .max()
+        .unwrap_or(0);
     (66.0 + longest as f64 * LEGEND_PX * 0.57) as u32
 }
 
@@ -800,7 +809,7 @@ where
         .map_err(|e| e.to_string())?;
     chart
         .configure_mesh()
-        .x_labels(if x.log { 12 } else { 8 })
+        .x_labels(if x.log { 12 } else { 5 })
         .y_labels(if y.log { 12 } else { 7 })
         .x_label_formatter(&|v| fmt_num(*v))
         .y_label_formatter(&|v| fmt_num(*v))

@@ -15,7 +15,11 @@ pub struct Chart {
     pub takeaway: String,
 }
 
-fn cells<'a>(t: &'a Table, group: &str, key: &str) -> Option<&'a BTreeMap<String, BTreeMap<u64, Cell>>> {
+fn cells<'a>(
+    t: &'a Table,
+    group: &str,
+    key: &str,
+) -> Option<&'a BTreeMap<String, BTreeMap<u64, Cell>>> {
     t.get(group)?.get(key)
 }
 
@@ -39,7 +43,10 @@ fn metric_vs_n(
         let cells = &policies[p];
         series.push(Series {
             label: p.clone(),
-            points: cells.iter().map(|(n, c)| (*n as f64, metric(c).mean)).collect(),
+            points: cells
+                .iter()
+                .map(|(n, c)| (*n as f64, metric(c).mean))
+                .collect(),
         });
         extras.spread.push(
             cells
@@ -112,7 +119,12 @@ pub fn draw_all(t: &Table, dir: &Path) -> Result<Vec<Chart>, PlotError> {
             &series,
             &extras,
         )?;
-        let n_max = policies.values().flat_map(|c| c.keys()).copied().max().unwrap_or(0);
+        let n_max = policies
+            .values()
+            .flat_map(|c| c.keys())
+            .copied()
+            .max()
+            .unwrap_or(0);
         let takeaway = match (
             best_at(policies, n_max, |c| c.makespan_ms.mean),
             policies.get("random").and_then(|c| c.get(&n_max)),
@@ -179,7 +191,12 @@ pub fn draw_all(t: &Table, dir: &Path) -> Result<Vec<Chart>, PlotError> {
                 &series,
                 &extras,
             )?;
-            let n_max = policies.values().flat_map(|c| c.keys()).copied().max().unwrap_or(0);
+            let n_max = policies
+                .values()
+                .flat_map(|c| c.keys())
+                .copied()
+                .max()
+                .unwrap_or(0);
             let m2 = if stem.contains("p99") {
                 |c: &Cell| c.completion_p99_ms.mean
             } else {
@@ -259,9 +276,10 @@ pub fn draw_all(t: &Table, dir: &Path) -> Result<Vec<Chart>, PlotError> {
                 out.push(Chart {
                     stem: "cdf-1000".into(),
                     title: "Completion-time CDFs at N = 1000 (repetition 1)".into(),
-                    takeaway: "Through one forwarding unit every policy completes at its ~59/s pace; \
+                    takeaway:
+                        "Through one forwarding unit every policy completes at its ~59/s pace; \
                                the curves differ in the first second and in the tail."
-                        .into(),
+                            .into(),
                 });
             }
         }
@@ -297,7 +315,10 @@ pub fn draw_all(t: &Table, dir: &Path) -> Result<Vec<Chart>, PlotError> {
                 );
                 extras.references.push(Series {
                     label: format!("bound, N = {n}"),
-                    points: pts.iter().map(|(k, c)| (*k, c.lower_bound_ms.mean)).collect(),
+                    points: pts
+                        .iter()
+                        .map(|(k, c)| (*k, c.lower_bound_ms.mean))
+                        .collect(),
                 });
             }
             plot::line_chart_with(
@@ -325,12 +346,20 @@ pub fn draw_all(t: &Table, dir: &Path) -> Result<Vec<Chart>, PlotError> {
         .filter(|f| cells(t, "sweep", f).is_some())
         .collect();
     if let (Some(base), false) = (cells(t, "sweep", "default"), faults.is_empty()) {
-        let topos: Vec<&str> = std::iter::once("default").chain(faults.iter().copied()).collect();
+        let topos: Vec<&str> = std::iter::once("default")
+            .chain(faults.iter().copied())
+            .collect();
         // The largest N every fault topology has.
         let n = faults
             .iter()
             .filter_map(|f| cells(t, "sweep", f))
-            .map(|p| p.values().flat_map(|c| c.keys()).copied().max().unwrap_or(0))
+            .map(|p| {
+                p.values()
+                    .flat_map(|c| c.keys())
+                    .copied()
+                    .max()
+                    .unwrap_or(0)
+            })
             .min()
             .unwrap_or(0);
         let order = policy_order(base.keys().cloned());
@@ -340,7 +369,9 @@ pub fn draw_all(t: &Table, dir: &Path) -> Result<Vec<Chart>, PlotError> {
                 "p99 completion",
                 (|c: &Cell| c.completion_p99_ms.mean) as fn(&Cell) -> f64,
             ),
-            ("faults-mean", "mean completion", |c: &Cell| c.completion_mean_ms.mean),
+            ("faults-mean", "mean completion", |c: &Cell| {
+                c.completion_mean_ms.mean
+            }),
         ] {
             let groups: Vec<(String, Vec<f64>)> = topos
                 .iter()
@@ -450,10 +481,19 @@ fn scale_takeaway(per_n: &BTreeMap<u64, Vec<(f64, Cell)>>) -> String {
             ));
         }
     }
-    format!("{}; past K ≈ 4 the machines are the limit.", parts.join("; "))
+    format!(
+        "{}; past K ≈ 4 the machines are the limit.",
+        parts.join("; ")
+    )
 }
 
-fn fault_takeaway(t: &Table, order: &[String], n: u64, metric: fn(&Cell) -> f64, what: &str) -> String {
+fn fault_takeaway(
+    t: &Table,
+    order: &[String],
+    n: u64,
+    metric: fn(&Cell) -> f64,
+    what: &str,
+) -> String {
     let get = |topo: &str, p: &str| {
         t.get("sweep")
             .and_then(|g| g.get(topo))

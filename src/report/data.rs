@@ -106,10 +106,7 @@ impl Cell {
             ran,
             per_machine,
             time_scale: runs.first().and_then(|r| r.summary.time_scale),
-            first_dir: runs
-                .iter()
-                .min_by_key(|r| r.rep)
-                .map(|r| r.dir.clone()),
+            first_dir: runs.iter().min_by_key(|r| r.rep).map(|r| r.dir.clone()),
         }
     }
 }
@@ -133,10 +130,11 @@ pub fn load_runs(root: &Path) -> Result<Vec<Run>, DataError> {
                     if !path.is_file() {
                         continue;
                     }
-                    let text = std::fs::read_to_string(&path).map_err(|source| DataError::Read {
-                        path: path.display().to_string(),
-                        source,
-                    })?;
+                    let text =
+                        std::fs::read_to_string(&path).map_err(|source| DataError::Read {
+                            path: path.display().to_string(),
+                            source,
+                        })?;
                     let summary: Summary =
                         serde_json::from_str(&text).map_err(|source| DataError::Parse {
                             path: path.display().to_string(),

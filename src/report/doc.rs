@@ -15,9 +15,14 @@ pub enum Block {
     /// Numbered answers: (question, answer).
     Answers(Vec<(String, String)>),
     /// Charts two to a row, each with its takeaway. `print`: also in the PDF.
-    Charts { charts: Vec<Chart>, print: bool },
+    Charts {
+        charts: Vec<Chart>,
+        print: bool,
+    },
     /// Header row, then rows.
     Table(Vec<Vec<String>>),
+    /// Blocks for REPORT.md only (the PDF has three pages at most).
+    MarkdownOnly(Vec<Block>),
     PageBreak,
 }
 
@@ -25,6 +30,10 @@ pub enum Block {
 pub fn markdown(blocks: &[Block], charts: &str) -> String {
     let mut s = String::new();
     for b in blocks {
+        if let Block::MarkdownOnly(inner) = b {
+            s.push_str(&markdown(inner, charts));
+            continue;
+        }
         match b {
             Block::Title(t) => {
                 let _ = writeln!(s, "# {t}\n");
@@ -60,7 +69,7 @@ pub fn markdown(blocks: &[Block], charts: &str) -> String {
                     s.push('\n');
                 }
             }
-            Block::PageBreak => {}
+            Block::PageBreak | Block::MarkdownOnly(_) => {}
         }
     }
     s

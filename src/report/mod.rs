@@ -87,11 +87,13 @@ pub fn build(from: &Path, out: &Path) -> anyhow::Result<ReportOutput> {
     let markdown = out.join("REPORT.md");
     std::fs::write(&markdown, doc::markdown(&blocks, "charts"))
         .with_context(|| format!("cannot write {}", markdown.display()))?;
-    let footer = "cmdunit evaluation report; regenerate with scripts/report.sh; every figure from results/";
+    let footer =
+        "cmdunit evaluation report; regenerate with scripts/report.sh; every figure from results/";
     let pages = pdf::pages(&blocks, &charts_dir, footer)?;
     let bytes = pdf::pdf(&pages)?;
     let pdf_path = out.join("report.pdf");
-    std::fs::write(&pdf_path, bytes).with_context(|| format!("cannot write {}", pdf_path.display()))?;
+    std::fs::write(&pdf_path, bytes)
+        .with_context(|| format!("cannot write {}", pdf_path.display()))?;
     let mut stems: Vec<String> = charts.iter().map(|c| c.stem.clone()).collect();
     stems.extend(limit_charts);
     Ok(ReportOutput {
@@ -143,9 +145,7 @@ fn blocks(
     ns.dedup();
     let policies = policy_order(main.iter().map(|r| r.policy.clone()));
 
-    b.push(Block::Title(
-        "cmdunit: N requests over a multi-region service, as fast as it allows".into(),
-    ));
+    b.push(Block::Title("cmdunit: evaluation report".into()));
     b.push(Block::Para(
         "cmdunit is a command unit: told N, it calibrates the system (each machine's latency and \
          service time, the forwarding unit's overhead and ceiling), plans how to spread the N \
@@ -233,8 +233,10 @@ fn blocks(
         print: false,
     });
     if let Some(rows) = fault_table(t) {
-        b.push(Block::Heading("Faults, full figures".into()));
-        b.push(Block::Table(rows));
+        b.push(Block::MarkdownOnly(vec![
+            Block::Heading("Faults, full figures".into()),
+            Block::Table(rows),
+        ]));
     }
     b
 }
@@ -322,7 +324,11 @@ fn headline(t: &Table) -> String {
         let n = if ps.values().any(|c| c.contains_key(&1000)) {
             1000
         } else {
-            ps.values().flat_map(|c| c.keys()).copied().max().unwrap_or(0)
+            ps.values()
+                .flat_map(|c| c.keys())
+                .copied()
+                .max()
+                .unwrap_or(0)
         };
         if let Some((best, ms)) = best_at(ps, n, |c| c.makespan_ms.mean) {
             let cell = &ps[&best][&n];
@@ -477,7 +483,13 @@ fn fault_table(t: &Table) -> Option<Vec<Vec<String>>> {
     let n = topos
         .iter()
         .filter_map(|f| sweep(t, f))
-        .map(|p| p.values().flat_map(|c| c.keys()).copied().max().unwrap_or(0))
+        .map(|p| {
+            p.values()
+                .flat_map(|c| c.keys())
+                .copied()
+                .max()
+                .unwrap_or(0)
+        })
         .min()?;
     let mut head = vec![format!("policy (N = {n}), mean / p99")];
     head.push("default".into());
@@ -486,7 +498,9 @@ fn fault_table(t: &Table) -> Option<Vec<Vec<String>>> {
     for p in policy_order(base.keys().cloned()) {
         let mut row = vec![p.clone()];
         for topo in std::iter::once("default").chain(topos.iter().copied()) {
-            let c = sweep(t, topo).and_then(|ps| ps.get(&p)).and_then(|c| c.get(&n));
+            let c = sweep(t, topo)
+                .and_then(|ps| ps.get(&p))
+                .and_then(|c| c.get(&n));
             row.push(c.map_or("-".into(), |c| {
                 format!(
                     "{} / {}",

@@ -162,18 +162,15 @@ impl<'a> Layout<'a> {
         let space = self.m.width(" ", size, false);
         for (w, b) in words {
             let ww = self.m.width(&w, size, b);
-            let last = lines.last_mut().filter(|l| !l.is_empty());
-            if last.is_some() && w_line + space + ww > width {
+            let started = lines.last().is_some_and(|l| !l.is_empty());
+            if started && w_line + space + ww > width {
                 lines.push(Vec::new());
                 w_line = 0.0;
             }
-            let line = lines.last_mut().map(|l| {
+            if let Some(l) = lines.last_mut() {
                 if !l.is_empty() {
                     w_line += space;
                 }
-                l
-            });
-            if let Some(l) = line {
                 l.push((w, b));
             }
             w_line += ww;
@@ -280,7 +277,9 @@ fn svg_size(svg: &str) -> Option<(f64, f64)> {
 
 /// What is inside the SVG's root element.
 fn svg_body(svg: &str) -> &str {
-    let start = svg.find("<svg").and_then(|s| svg[s..].find('>').map(|e| s + e + 1));
+    let start = svg
+        .find("<svg")
+        .and_then(|s| svg[s..].find('>').map(|e| s + e + 1));
     let end = svg.rfind("</svg>");
     match (start, end) {
         (Some(s), Some(e)) if s <= e => &svg[s..e],
@@ -321,6 +320,7 @@ pub fn pages(blocks: &[Block], charts_dir: &Path, footer: &str) -> Result<Vec<St
             }
             Block::Table(rows) => l.table(rows),
             Block::PageBreak => l.new_page(),
+            Block::MarkdownOnly(_) => {}
         }
     }
     l.new_page();
