@@ -23,8 +23,8 @@ fn limits_agree_with_the_configured_model() {
         scaling_k: vec![],
         cold_start: false,
     };
-    // 0.2: the forwarding unit's 30 ms are 6 ms on the wall clock, well above scheduling noise.
-    let l = measure_emulator(&topology, 0.2, 7, &plan).expect("limits run");
+    // 0.25: the forwarding unit's 30 ms are 7.5 ms on the wall clock, above scheduling noise.
+    let l = measure_emulator(&topology, 0.25, 7, &plan).expect("limits run");
 
     let cap = &l.machine_capacity;
     assert!(
@@ -36,10 +36,10 @@ fn limits_agree_with_the_configured_model() {
     for m in &l.machines {
         let expected = model.response_time_ms[&m.machine];
         assert!(
-            within(m.response_time_ms.mean, expected, 0.10),
+            within(m.response_time_ms.p50, expected, 0.10),
             "{}: response_time {} vs model {expected}",
             m.machine,
-            m.response_time_ms.mean
+            m.response_time_ms.p50
         );
     }
     assert_eq!(l.regions.len(), 3);
@@ -70,13 +70,15 @@ fn forwarding_unit_ceiling_and_its_scale_out_are_measured() {
         samples: 3,
         capacity_levels: vec![40],
         forwarder_levels: vec![60],
-        level_ms: 6000.0,
+        level_ms: 4000.0,
         worker_burst: 0,
         connection_burst: 0,
-        scaling_k: vec![1, 3],
+        scaling_k: vec![1, 2],
         cold_start: true,
     };
-    let l = measure_emulator(&topology, 0.1, 3, &plan).expect("limits run");
+    // 0.4: a forwarding unit's 17 ms stage is 6.8 ms on the wall clock, so two units pass
+    // ~300 requests/s of wall time, which a loaded 2-core box still serves.
+    let l = measure_emulator(&topology, 0.4, 3, &plan).expect("limits run");
     let b = &l.forwarder_bottleneck;
     assert!(
         within(b.ceiling_rps, model.forwarder_ceiling_rps, 0.15),
@@ -85,8 +87,13 @@ fn forwarding_unit_ceiling_and_its_scale_out_are_measured() {
         model.forwarder_ceiling_rps
     );
     let k1 = b.scaling[0].throughput_rps;
-    let k3 = b.scaling[1].throughput_rps;
-    assert!(k3 > 2.4 * k1, "K=3 {k3} vs K=1 {k1}");
+    let k2 = b.scaling[1].throughput_rps;
+    assert!(
+        within(k1, model.forwarder_ceiling_rps, 0.15),
+        "K=1 {k1} vs {}",
+        model.forwarder_ceiling_rps
+    );
+    assert!(k2 > 1.7 * k1, "K=2 {k2} vs K=1 {k1}");
     let cold = l.platform.cold_start_ms.expect("cold start measured");
     assert!(within(cold, 10_000.0, 0.15), "cold start {cold}");
     assert!(b.bottleneck_from_n.is_some());

@@ -112,8 +112,11 @@ pub fn answers(l: &Limits) -> Vec<(String, String)> {
     out.push((
         "What latency does the forwarding unit add?".into(),
         format!(
-            "{} ms per request at no load (client round trip − response_time){}.",
+            "{} ms per request at no load (client round trip − response_time: {} ms, less the \
+             {} ms the same gap measures straight to a worker){}.",
             f1(o.rtt_minus_response_ms),
+            f1(o.raw_gap_ms),
+            f1(o.measurement_gap_ms),
             match o.via_minus_direct_ms {
                 Some(d) => format!("; through it versus straight to the worker: {} ms", f1(d)),
                 None => String::new(),

@@ -257,8 +257,13 @@ pub struct WorkTime {
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Overhead {
-    /// Median over no-load requests of (client round trip − `response_time`).
+    /// What the forwarding unit adds: `raw_gap_ms` minus `measurement_gap_ms` (the same gap
+    /// straight to a worker, i.e. the client's and HTTP's own cost; 0 when workers are unknown).
     pub rtt_minus_response_ms: f64,
+    /// Median over no-load requests through it of (client round trip − `response_time`).
+    pub raw_gap_ms: f64,
+    /// Median of (client round trip − `response_time`) straight to the workers.
+    pub measurement_gap_ms: f64,
     /// Median via the forwarding unit minus median straight to the worker, averaged over machines.
     pub via_minus_direct_ms: Option<f64>,
 }
@@ -454,6 +459,7 @@ pub fn measure(system: &System, plan: &LimitsPlan) -> anyhow::Result<Limits> {
     let mut all_ok: Vec<(f64, f64, String)> = Vec::new();
     let mut fu_gaps = Vec::new();
     let mut via_minus_direct = Vec::new();
+    let mut direct_gaps = Vec::new();
     for (i, m) in system.machines.iter().enumerate() {
         let through = prober.sequential(&via(m), plan.samples);
         let answers: Vec<&(f64, f64, String)> =
@@ -473,6 +479,10 @@ pub fn measure(system: &System, plan: &LimitsPlan) -> anyhow::Result<Limits> {
         all_ok.extend(answers.iter().map(|a| (*a).clone()));
         let direct_dist = direct(m).map(|u| {
             let d = prober.sequential(&u, plan.samples);
+            direct_gaps.extend(
+                d.iter()
+                    .filter_map(|s| s.answer.as_ref().map(|a| s.rtt_ms - a.0)),
+            );
             let v: Vec<f64> = d.iter().filter(|s| s.ok()).map(|s| s.rtt_ms).collect();
             all_ok.extend(d.iter().filter_map(|s| s.answer.clone()));
             Dist::of(&v)
@@ -604,8 +614,15 @@ pub fn measure(system: &System, plan: &LimitsPlan) -> anyhow::Result<Limits> {
         Burst::of(&prober.burst(plan.connection_burst, &|i| spread[i % spread.len()].clone()))
     });
     let machines_combined = capacity.ceiling_rps * system.machines.len() as f64;
+    let measurement_gap = if direct_gaps.is_empty() {
+        0.0
+    } else {
+        median(&direct_gaps)
+    };
     let overhead = Overhead {
-        rtt_minus_response_ms: median(&fu_gaps),
+        rtt_minus_response_ms: median(&fu_gaps) - measurement_gap,
+        raw_gap_ms: median(&fu_gaps),
+        measurement_gap_ms: measurement_gap,
         via_minus_direct_ms: (!via_minus_direct.is_empty())
             .then(|| via_minus_direct.iter().sum::<f64>() / via_minus_direct.len() as f64),
     };

@@ -5,7 +5,7 @@
 
 use crate::client::{Client, ClientConfig, Failure};
 use serde::{Deserialize, Serialize};
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, OnceLock};
 use std::time::{Duration, Instant};
 
 /// One request's outcome, model milliseconds.
@@ -81,18 +81,23 @@ impl Prober {
     /// for `duration_ms` (model). Throughput counts completions after a warm-up quarter.
     pub fn closed_loop(&self, urls: &[String], concurrency: usize, duration_ms: f64) -> Level {
         let barrier = Arc::new(Barrier::new(concurrency));
-        let t0 = Instant::now();
-        let deadline = t0 + Duration::from_secs_f64(duration_ms * self.scale / 1000.0);
+        // The clock starts when every thread is ready (spawning hundreds takes a while on a
+        // loaded machine, and that time must not count as idle).
+        let start = Arc::new(OnceLock::new());
+        let length = Duration::from_secs_f64(duration_ms * self.scale / 1000.0);
         let samples: Vec<Sample> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..concurrency)
                 .map(|i| {
                     let barrier = barrier.clone();
+                    let start = start.clone();
                     let urls = urls.to_vec();
                     std::thread::Builder::new()
                         .stack_size(256 * 1024)
                         .spawn_scoped(scope, move || {
                             let client = self.client();
                             barrier.wait();
+                            let t0: Instant = *start.get_or_init(Instant::now);
+                            let deadline = t0 + length;
                             let mut out = Vec::new();
                             let mut k = i;
                             while Instant::now() < deadline {
@@ -115,17 +120,19 @@ impl Prober {
     /// `count` requests sent at the same moment, one connection each; `url_of(i)` picks the URL.
     pub fn burst(&self, count: usize, url_of: &(dyn Fn(usize) -> String + Sync)) -> Vec<Sample> {
         let barrier = Arc::new(Barrier::new(count));
-        let t0 = Instant::now();
+        let start = Arc::new(OnceLock::new());
         std::thread::scope(|scope| {
             let handles: Vec<_> = (0..count)
                 .filter_map(|i| {
                     let barrier = barrier.clone();
+                    let start = start.clone();
                     let url = url_of(i);
                     std::thread::Builder::new()
                         .stack_size(128 * 1024)
                         .spawn_scoped(scope, move || {
                             let client = self.client();
                             barrier.wait();
+                            let t0: Instant = *start.get_or_init(Instant::now);
                             self.one(&client, &url, t0)
                         })
                         .ok()
