@@ -50,7 +50,7 @@ for topo in $TOPOLOGIES; do
         --policy "$p" --seed "$SEED" --quiet --format json --calibration "$cal" --out "$out")
       echo "$json" | jq -c --arg topo "$topo" --arg asked "$p" --argjson scale "$scale" '{
           topology: $topo, n, policy: $asked, ran: .policy, ok, failed,
-          makespan_ms, lower_bound_ms, efficiency, predicted_makespan_ms, time_scale: $scale
+          makespan_ms, lower_bound_ms, efficiency, predicted_makespan_ms, time_scale: $scale, reason
         }' | tee -a "$LINES" | jq -r '"\(.topology) N=\(.n) \(.policy): \(.makespan_ms|round) ms, efficiency \(.efficiency*1000|round/1000)"'
     done
   done
