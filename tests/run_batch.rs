@@ -82,7 +82,7 @@ fn sleeping_machines_are_woken_measured_and_then_used() {
     // The calibration's cost is reported apart from the batch, and it took the boots: each
     // machine booted exactly once, so no request of the batch met a sleeping machine.
     assert!(s.calibration_ms > 5_000.0);
-    assert_eq!(s.calibration_requests, 1 + 5 + 5);
+    assert_eq!(s.calibration_requests, 1 + 5 + 5 * 2);
     for (id, url) in emu.worker_urls() {
         assert_eq!(stat(&url, "boots"), 1, "{id}");
     }
