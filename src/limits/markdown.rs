@@ -224,13 +224,13 @@ pub fn downsides(l: &Limits) -> Vec<String> {
     }
     d.push(format!(
         "(4) Machines serve one request at a time (≈ {} ms each), so a queue of N adds ≈ N × {} ms; \
-         nothing tells clients to back off until the router's 503 after {} s, and that work is wasted.",
+         nothing tells clients to back off until the router's 503{}, and that work is wasted.",
         f0(l.machine_capacity.service_ms),
         f0(l.machine_capacity.service_ms),
         l.platform
             .router_timeout_ms
-            .map(|t| f0(t / 1000.0))
-            .unwrap_or_else(|| "30".into())
+            .map(|t| format!(" after {} s", f0(t / 1000.0)))
+            .unwrap_or_default()
     ));
     if let Some(c) = l.platform.cold_start_ms {
         d.push(format!(
@@ -238,11 +238,13 @@ pub fn downsides(l: &Limits) -> Vec<String> {
             f1(c / 1000.0)
         ));
     }
-    d.push(
-        "(6) GET /work picks a machine at random, blind to load and to 300–550 ms latency \
-         differences; clients must plan per region themselves."
-            .into(),
-    );
+    let rts: Vec<f64> = l.machines.iter().map(|m| m.response_time_ms.p50).collect();
+    d.push(format!(
+        "(6) GET /work picks a machine at random, blind to load and to the {}–{} ms spread of \
+         no-load response times; clients must plan per region themselves.",
+        f0(rts.iter().copied().fold(f64::INFINITY, f64::min)),
+        f0(rts.iter().copied().fold(0.0, f64::max))
+    ));
     d
 }
 

@@ -276,10 +276,13 @@ pub fn stacked_bar_chart(
             .configure_mesh()
             .disable_y_mesh()
             .y_labels(n as usize)
+            // The first category on top.
             .y_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(i) => {
-                    categories.get(*i as usize).cloned().unwrap_or_default()
-                }
+                SegmentValue::CenterOf(i) => (n as usize)
+                    .checked_sub(*i as usize + 1)
+                    .and_then(|c| categories.get(c))
+                    .cloned()
+                    .unwrap_or_default(),
                 _ => String::new(),
             })
             .x_labels(5)
@@ -299,7 +302,7 @@ pub fn stacked_bar_chart(
                 if v <= 0.0 {
                     continue;
                 }
-                let c32 = c as u32;
+                let c32 = n - 1 - c as u32;
                 let mut bar = Rectangle::new(
                     [
                         (left, SegmentValue::Exact(c32)),

@@ -276,10 +276,7 @@ pub fn draw_all(t: &Table, dir: &Path) -> Result<Vec<Chart>, PlotError> {
                 out.push(Chart {
                     stem: "cdf-1000".into(),
                     title: "Completion-time CDFs at N = 1000 (repetition 1)".into(),
-                    takeaway:
-                        "Through one forwarding unit every policy completes at its ~59/s pace; \
-                               the curves differ in the first second and in the tail."
-                            .into(),
+                    takeaway: cdf_takeaway(&samples),
                 });
             }
         }
@@ -419,6 +416,32 @@ fn best_cell<'a>(
     n: u64,
 ) -> Option<&'a Cell> {
     policies.get(p)?.get(&n)
+}
+
+fn cdf_takeaway(samples: &[(String, Vec<f64>)]) -> String {
+    let median = |v: &Vec<f64>| {
+        let mut v = v.clone();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let best = samples
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .min_by(|a, b| median(&a.1).total_cmp(&median(&b.1)));
+    let worst = samples
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .max_by(|a, b| median(&a.1).total_cmp(&median(&b.1)));
+    match (best, worst) {
+        (Some(b), Some(w)) => format!(
+            "Half the requests are done after {} with {}, after {} with {}.",
+            secs(median(&b.1)),
+            b.0,
+            secs(median(&w.1)),
+            w.0
+        ),
+        _ => String::new(),
+    }
 }
 
 fn efficiency_takeaway(policies: &BTreeMap<String, BTreeMap<u64, Cell>>) -> String {

@@ -146,31 +146,53 @@ fn blocks(
     let policies = policy_order(main.iter().map(|r| r.policy.clone()));
 
     b.push(Block::Title("cmdunit: evaluation report".into()));
-    b.push(Block::Para(
+    let system = match limits.and_then(|l| l.model.as_ref()) {
+        Some(m) => {
+            let rt: Vec<f64> = m.response_time_ms.values().copied().collect();
+            format!(
+                " The system is the 2021 forwarding unit with five cloud workers (asia 0–1, emea 0, \
+                 us 0–1), reproduced by cmdunit's emulator from public measurements (topology \
+                 \"{}\"): no-load response times {:.0}–{:.0} ms, one request at a time per machine \
+                 (≈ {:.0}/s each), and a forwarding unit that passes ≈ {:.0} requests/s and adds \
+                 ≈ {:.0} ms.",
+                m.topology,
+                rt.iter().copied().fold(f64::INFINITY, f64::min),
+                rt.iter().copied().fold(0.0, f64::max),
+                m.machine_capacity_rps,
+                m.forwarder_ceiling_rps,
+                m.forwarder_overhead_ms
+            )
+        }
+        None => {
+            " The system is the 2021 forwarding unit with five cloud workers (asia 0–1, emea 0, \
+                  us 0–1), reproduced by cmdunit's emulator."
+                .to_string()
+        }
+    };
+    b.push(Block::Para(format!(
         "cmdunit is a command unit: told N, it calibrates the system (each machine's latency and \
          service time, the forwarding unit's overhead and ceiling), plans how to spread the N \
-         requests over the forwarding unit's /work endpoints with one of nine policies (auto \
+         requests over the forwarding unit's /work endpoints with one of {} policies (auto \
          picks one from N and the calibration), runs the batch on blocking per-thread HTTP agents \
-         and reports every request. The system is the 2021 forwarding unit with five cloud \
-         workers (asia 0–1, emea 0, us 0–1), reproduced by cmdunit's emulator from public \
-         measurements: 290–500 ms round trips, one request at a time per machine (≈ 45/s), and a \
-         forwarding unit that passes ≈ 59 requests/s and adds ≈ 30 ms."
-            .into(),
-    ));
+         and reports every request.{system}",
+        crate::policy::ALL.len()
+    )));
     b.push(Block::Para(format!(
         "Method: every policy ({}) × N ∈ {{{}}} × {} repetition(s) against the emulator at time \
          scale {} (all times are model milliseconds: wall time / scale), on the default system \
          and on one whose forwarding unit has no ceiling; the same with one machine slowed ×5 and \
-         one down; N = 1000 and 5000 over K = 1…8 forwarding units; the system's limits measured \
-         by `cmdunit limits`. Lower bound: the later of the machines' and the forwarding units' \
+         one down (topologies/slow-machine.toml, machine-down.toml); {} over K ∈ {{{}}} \
+         forwarding units; the system's limits measured by `cmdunit limits`. Lower bound: the later of the machines' and the forwarding units' \
          bounds for N jobs at time 0 (efficiency = bound / makespan). Bands and whiskers: min–max \
          over repetitions.",
         policies.len(),
         ns.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
         reps,
-        scale.map_or("n/a".into(), |s| s.to_string())
+        scale.map_or("n/a".into(), |s| s.to_string()),
+        scale_ns(t),
+        scale_ks(t)
     )));
-    b.push(Block::Para(headline(t)));
+    b.push(Block::Para(headline(t, limits)));
     b.push(Block::Charts {
         charts: take(charts, &["makespan-default", "makespan-no-ceiling"]),
         print: true,
@@ -318,7 +340,40 @@ fn limit_chart_list(l: &Limits, stems: &[String]) -> Vec<Chart> {
 }
 
 /// The first page's headline, from the files.
-fn headline(t: &Table) -> String {
+fn scale_ks(t: &Table) -> String {
+    let mut ks: Vec<u64> = t
+        .get("scale")
+        .map(|g| {
+            g.keys()
+                .filter_map(|k| k.strip_prefix('k')?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    ks.sort();
+    ks.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+}
+
+fn scale_ns(t: &Table) -> String {
+    let mut ns: Vec<u64> = t
+        .get("scale")
+        .map(|g| {
+            g.values()
+                .flat_map(|ps| ps.values().flat_map(|c| c.keys().copied()))
+                .collect()
+        })
+        .unwrap_or_default();
+    ns.sort();
+    ns.dedup();
+    format!(
+        "N = {}",
+        ns.iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(" and ")
+    )
+}
+
+fn headline(t: &Table, limits: Option<&Limits>) -> String {
     let mut parts = Vec::new();
     if let Some(ps) = sweep(t, "default") {
         let n = if ps.values().any(|c| c.contains_key(&1000)) {
@@ -345,7 +400,15 @@ fn headline(t: &Table) -> String {
                     secs(r.makespan_ms.mean)
                 ));
             }
-            parts.push(s + ": every policy that spreads the load is capped near 59 requests/s by the forwarding unit.");
+            let pace = n as f64 / (ms / 1000.0);
+            parts.push(match limits {
+                Some(l) => format!(
+                    "{s}: {pace:.0} requests/s, against a measured forwarding-unit ceiling of \
+                     {:.0}/s — whatever the policy, the forwarding unit sets the pace.",
+                    l.forwarder_bottleneck.ceiling_rps
+                ),
+                None => format!("{s}: {pace:.0} requests/s."),
+            });
         }
     }
     if let Some(scale) = t.get("scale") {
