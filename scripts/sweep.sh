@@ -22,7 +22,8 @@
 #   SWEEP_SCALE=0.2              emulator time scale (figures stay in model ms)
 #   SWEEP_POLICIES=""            default: every policy of `cmdunit policies`
 #   SWEEP_TOPOLOGIES="default no-ceiling"   topologies/<name>.toml for the main phase
-#   FAULT_TOPOLOGIES="slow-machine machine-down"  FAULT_NS="10 100 1000"  FAULT_REPS=1
+#   FAULT_TOPOLOGIES="slow-machine machine-down slow-machine-no-ceiling machine-down-no-ceiling"
+#   FAULT_NS="10 100 1000"  FAULT_REPS=1
 #   SCALE_KS="1 2 3 5 8"  SCALE_NS="1000 5000"  SCALE_POLICY=auto  SCALE_REPS=1
 #   TIMESCALE_N=1000  TIMESCALE_POLICY=per-region-queues  TIMESCALE_REF=1  TIMESCALE_REPS=1
 #   SWEEP_FORWARDER=URL          measure a running forwarding unit instead of the emulator
@@ -44,7 +45,7 @@ NS=${SWEEP_NS:-1 10 50 100 200 500 1000 2000 5000}
 REPS=${SWEEP_REPS:-3}
 SCALE=${SWEEP_SCALE:-0.2}
 TOPOLOGIES=${SWEEP_TOPOLOGIES:-default no-ceiling}
-FAULT_TOPOLOGIES=${FAULT_TOPOLOGIES:-slow-machine machine-down}
+FAULT_TOPOLOGIES=${FAULT_TOPOLOGIES:-slow-machine machine-down slow-machine-no-ceiling machine-down-no-ceiling}
 FAULT_NS=${FAULT_NS:-10 100 1000}
 FAULT_REPS=${FAULT_REPS:-1}
 SCALE_KS=${SCALE_KS:-1 2 3 5 8}

@@ -180,9 +180,9 @@ fn blocks(
     b.push(Block::Para(format!(
         "Method: every policy ({}) × N ∈ {{{}}} × {} repetition(s) against the emulator at time \
          scale {} (all times are model milliseconds: wall time / scale), on the default system \
-         and on one whose forwarding unit has no ceiling; the same with one machine slowed ×5 and \
-         one down (topologies/slow-machine.toml, machine-down.toml); {} over K ∈ {{{}}} \
-         forwarding units; the system's limits measured by `cmdunit limits`. Lower bound: the later of the machines' and the forwarding units' \
+         and on one whose forwarding unit has no ceiling; both again with one machine slowed ×5 \
+         and with one down (topologies/slow-machine*.toml, machine-down*.toml; 1 repetition); {} \
+         over K ∈ {{{}}} forwarding units; the system's limits measured by `cmdunit limits`. Lower bound: the later of the machines' and the forwarding units' \
          bounds for N jobs at time 0 (efficiency = bound / makespan). Bands and whiskers: min–max \
          over repetitions.",
         policies.len(),
@@ -199,6 +199,9 @@ fn blocks(
     });
     b.push(Block::Heading("Which policy for which N".into()));
     b.push(Block::Table(policy_table(t)));
+    if let Some(line) = recommendation(t) {
+        b.push(Block::Small(line));
+    }
     if let Some(ts) = timescale_line(t) {
         b.push(Block::Small(ts));
     }
@@ -242,23 +245,33 @@ fn blocks(
             &[
                 "makespan-forwarders",
                 "efficiency-default",
-                "completion-p99-default",
-                "cdf-1000",
-                "per-machine-1000",
+                "faults-no-ceiling-p99",
                 "faults-p99",
+                "per-machine-1000",
+                "cdf-1000",
             ],
         ),
         print: true,
     });
     b.push(Block::Charts {
-        charts: take(charts, &["completion-mean-default", "faults-mean"]),
+        charts: take(
+            charts,
+            &[
+                "completion-mean-default",
+                "completion-p99-default",
+                "faults-mean",
+                "faults-no-ceiling-mean",
+            ],
+        ),
         print: false,
     });
-    if let Some(rows) = fault_table(t) {
-        b.push(Block::MarkdownOnly(vec![
-            Block::Heading("Faults, full figures".into()),
-            Block::Table(rows),
-        ]));
+    for (base, suffix) in [("default", ""), ("no-ceiling", "-no-ceiling")] {
+        if let Some(rows) = fault_table(t, base, suffix) {
+            b.push(Block::MarkdownOnly(vec![
+                Block::Heading(format!("Faults, full figures ({base} system)")),
+                Block::Table(rows),
+            ]));
+        }
     }
     b
 }
@@ -312,7 +325,7 @@ fn limit_chart_list(l: &Limits, stems: &[String]) -> Vec<Chart> {
                     },
                 ),
                 "limits-latency" => (
-                    "No-load response_time by machine",
+                    "No-load response_time by region",
                     match (fastest, slowest) {
                         (Some(f), Some(s)) => format!(
                             "{} answers fastest ({:.0} ms), {} slowest ({:.0} ms): the network, \
@@ -468,12 +481,12 @@ fn headline(t: &Table, limits: Option<&Limits>) -> String {
 fn policy_table(t: &Table) -> Vec<Vec<String>> {
     let mut rows = vec![vec![
         "N".to_string(),
-        "best, measured system".into(),
+        "best (measured)".into(),
         "makespan".into(),
         "efficiency".into(),
         "auto ran".into(),
         "auto makespan".into(),
-        "best, no ceiling".into(),
+        "best (no ceiling)".into(),
         "makespan".into(),
     ]];
     let Some(ps) = sweep(t, "default") else {
@@ -502,6 +515,44 @@ fn policy_table(t: &Table) -> Vec<Vec<String>> {
         ]);
     }
     rows
+}
+
+/// Which policy to use: how far auto and the best fixed policies are from the best at each N.
+fn recommendation(t: &Table) -> Option<String> {
+    let mut parts = Vec::new();
+    for (topo, name) in [("default", "measured system"), ("no-ceiling", "without the ceiling")] {
+        let ps = sweep(t, topo)?;
+        let mut ns: Vec<u64> = ps.values().flat_map(|c| c.keys().copied()).collect();
+        ns.sort();
+        ns.dedup();
+        // Worst ratio to the best policy over all N, per policy.
+        let mut worst: Vec<(String, f64)> = ps
+            .iter()
+            .filter_map(|(p, cells)| {
+                let r = ns
+                    .iter()
+                    .map(|n| {
+                        let best = best_at(ps, *n, |c| c.makespan_ms.mean)?.1;
+                        Some(cells.get(n)?.makespan_ms.mean / best)
+                    })
+                    .collect::<Option<Vec<f64>>>()?;
+                Some((p.clone(), r.into_iter().fold(0.0, f64::max)))
+            })
+            .collect();
+        worst.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let top: Vec<String> = worst
+            .iter()
+            .take(3)
+            .map(|(p, r)| format!("{p} (≤ {:.0}% slower)", 100.0 * (r - 1.0)))
+            .collect();
+        parts.push(format!("{name}: {}", top.join(", ")));
+    }
+    Some(format!(
+        "Closest to the best at every N (worst gap to the best policy over all N): {}. auto picks \
+         from N and the calibration, so it is the default; a fixed policy only pays off when its \
+         weakness is known not to matter.",
+        parts.join("; ")
+    ))
 }
 
 fn timescale_line(t: &Table) -> Option<String> {
@@ -534,10 +585,11 @@ fn timescale_line(t: &Table) -> Option<String> {
     ))
 }
 
-fn fault_table(t: &Table) -> Option<Vec<Vec<String>>> {
-    let base = sweep(t, "default")?;
-    let topos: Vec<&str> = ["slow-machine", "machine-down"]
-        .into_iter()
+fn fault_table(t: &Table, base_topo: &str, suffix: &str) -> Option<Vec<Vec<String>>> {
+    let base = sweep(t, base_topo)?;
+    let topos: Vec<String> = ["slow-machine", "machine-down"]
+        .iter()
+        .map(|f| format!("{f}{suffix}"))
         .filter(|f| sweep(t, f).is_some())
         .collect();
     if topos.is_empty() {
@@ -546,24 +598,16 @@ fn fault_table(t: &Table) -> Option<Vec<Vec<String>>> {
     let n = topos
         .iter()
         .filter_map(|f| sweep(t, f))
-        .map(|p| {
-            p.values()
-                .flat_map(|c| c.keys())
-                .copied()
-                .max()
-                .unwrap_or(0)
-        })
+        .map(|p| p.values().flat_map(|c| c.keys()).copied().max().unwrap_or(0))
         .min()?;
     let mut head = vec![format!("policy (N = {n}), mean / p99")];
-    head.push("default".into());
-    head.extend(topos.iter().map(|s| s.to_string()));
+    head.push(base_topo.to_string());
+    head.extend(topos.iter().cloned());
     let mut rows = vec![head];
     for p in policy_order(base.keys().cloned()) {
         let mut row = vec![p.clone()];
-        for topo in std::iter::once("default").chain(topos.iter().copied()) {
-            let c = sweep(t, topo)
-                .and_then(|ps| ps.get(&p))
-                .and_then(|c| c.get(&n));
+        for topo in std::iter::once(base_topo).chain(topos.iter().map(String::as_str)) {
+            let c = sweep(t, topo).and_then(|ps| ps.get(&p)).and_then(|c| c.get(&n));
             row.push(c.map_or("-".into(), |c| {
                 format!(
                     "{} / {}",
