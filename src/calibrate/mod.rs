@@ -4,6 +4,9 @@
 //! the planners in [`crate::policy`] and the bound in [`crate::bound`] (which only read them).
 //! All durations are model milliseconds (wall time divided by the time scale when emulating).
 
+pub mod probe;
+pub mod store;
+
 use crate::emulator::topology::Topology;
 use crate::endpoint::{Layout, MachineId};
 use serde::{Deserialize, Serialize};

@@ -17,6 +17,28 @@
 use crate::calibrate::Calibration;
 use crate::endpoint::{Layout, Target};
 
+mod auto;
+mod fastest;
+mod late;
+mod least_outstanding;
+mod p2c_ewma;
+mod per_region;
+mod random;
+mod round_robin;
+pub mod schedule;
+pub mod simulate;
+pub mod sizing;
+mod weighted;
+
+pub use auto::Auto;
+pub use fastest::Fastest;
+pub use least_outstanding::LeastOutstanding;
+pub use p2c_ewma::P2cEwma;
+pub use per_region::PerRegion;
+pub use random::Random;
+pub use round_robin::{MachineRr, RegionRr};
+pub use weighted::Weighted;
+
 /// Inputs to planning.
 pub struct PlanInput<'a> {
     pub n: usize,
@@ -65,6 +87,9 @@ pub struct Plan {
 #[derive(Clone, Debug, Default)]
 pub struct LoadView {
     pub machines: Vec<MachineLoad>,
+    /// Model milliseconds since the batch started (wall time / time scale): lets a late binder
+    /// predict when a job it binds now would be answered.
+    pub now_ms: f64,
     /// Jobs not yet taken by any agent.
     pub remaining: usize,
 }
@@ -153,6 +178,70 @@ pub const ALL: &[(&str, &str)] = &[
 
 /// The policy of that name, or `None`.
 pub fn by_name(name: &str) -> Option<Box<dyn Policy>> {
-    let _ = name;
-    None // filled in by the policy module
+    Some(match name {
+        "random" => Box::new(Random),
+        "region-rr" => Box::new(RegionRr),
+        "machine-rr" => Box::new(MachineRr),
+        "fastest" => Box::new(Fastest),
+        "weighted" => Box::new(Weighted),
+        "per-region-queues" => Box::new(PerRegion),
+        "least-outstanding" => Box::new(LeastOutstanding::default()),
+        "p2c-ewma" => Box::new(P2cEwma::default()),
+        "auto" => Box::new(Auto::default()),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_policy_is_found_by_name_and_names_itself() {
+        for (name, _) in ALL {
+            assert_eq!(by_name(name).unwrap().name(), *name);
+        }
+        assert!(by_name("no-such-policy").is_none());
+    }
+
+    fn default_input_plan(name: &str, n: usize) -> Plan {
+        let topo = crate::emulator::topology::Topology::default();
+        let cal = Calibration::from_topology(&topo, &["http://f".to_string()]);
+        let layout = cal.layout();
+        let input = PlanInput {
+            n,
+            calibration: &cal,
+            layout: &layout,
+            seed: 1,
+        };
+        by_name(name).unwrap().plan(&input).unwrap()
+    }
+
+    #[test]
+    fn static_policies_target_what_they_promise() {
+        let rr = default_input_plan("machine-rr", 103);
+        assert_eq!(rr.jobs.len(), 103);
+        let mut counts = [0usize; 5];
+        for j in &rr.jobs {
+            match j.target {
+                Target::Machine(m) => counts[m as usize] += 1,
+                t => panic!("machine-rr sent {t:?}"),
+            }
+        }
+        assert!(counts.iter().all(|&c| c == 20 || c == 21), "{counts:?}");
+        let fastest = default_input_plan("fastest", 50);
+        // emea/0 is machine 2 in layout order (asia/0, asia/1, emea/0, us/0, us/1).
+        assert!(fastest.jobs.iter().all(|j| j.target == Target::Machine(2)));
+        let regions = default_input_plan("region-rr", 9);
+        let r: Vec<_> = regions.jobs.iter().map(|j| j.target).collect();
+        assert_eq!(
+            r[0..3],
+            [Target::Region(0), Target::Region(1), Target::Region(2)]
+        );
+        let random = default_input_plan("random", 7);
+        assert!(random.jobs.iter().all(|j| j.target == Target::Any));
+        let ids: Vec<u32> = random.jobs.iter().map(|j| j.id).collect();
+        assert_eq!(ids, (0..7).collect::<Vec<u32>>());
+        assert!(random.queues[0].agents >= 1 && random.queues[0].agents <= 7);
+    }
 }

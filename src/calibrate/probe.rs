@@ -1,0 +1,353 @@
+//! The calibration pass: measure the system before planning a batch (issue 3, issue 4).
+//!
+//! Steps, each cheap enough to be worth it:
+//! 1. Reachability: one request to each forwarding unit (any HTTP answer means it is up).
+//! 2. Wake-up: one request to every machine at once, spread over the units that are up. A
+//!    sleeping machine may take many seconds to answer; that is shown on stderr. A machine that
+//!    does not answer within the wake timeout is marked down, reported, and left out. These
+//!    answers double as latency probes (`response_time` at no load = latency + service).
+//! 3. Full mode only — forwarding units: a burst of simultaneous requests to each unit. Its
+//!    handling stage serves one at a time, so sorting (client round trip − `response_time`)
+//!    and regressing it on rank gives the per-request service time (the slope: its ceiling is
+//!    1000 / slope requests/s) and the overlapping overhead (intercept − slope).
+//! 4. Full mode only — machines: a burst to each machine in turn through one unit. Answers
+//!    reach the machine one unit-service apart, so sorted `response_time`s grow by
+//!    (machine spacing − unit service) per rank; the spacing, with the reported `work_time`,
+//!    gives service time and concurrency, the intercept the latency.
+//!
+//! What is not measured keeps the prior's value (the topology's parameters): the connection
+//! limit (measuring it means knocking the unit over) and, in quick mode, service times and the
+//! units' ceilings. All times are model ms: wall time divided by the time scale.
+
+use super::{Calibration, CalibrationCost};
+use crate::client::{Client, ClientConfig, Failure};
+use crate::endpoint::WorkAnswer;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Barrier;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How much to measure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProbeMode {
+    /// Reachability and wake-up only (one request per machine): for small batches.
+    Quick,
+    /// Also bursts per forwarding unit and per machine.
+    Full,
+    /// Parameters from a saved calibration; only reachability and wake-up are measured again.
+    Refresh,
+}
+
+#[derive(Clone, Debug)]
+pub struct ProbeConfig {
+    pub mode: ProbeMode,
+    /// Wall time = model time × time_scale.
+    pub time_scale: f64,
+    /// How long a machine may take to wake up, model ms.
+    pub wake_timeout_ms: f64,
+    /// Timeout of a probe once everything is awake, model ms.
+    pub timeout_ms: f64,
+    /// Simultaneous requests in a forwarding unit's burst.
+    pub forwarder_burst: usize,
+    /// Simultaneous requests in a machine's burst.
+    pub machine_burst: usize,
+    /// Print progress to stderr.
+    pub verbose: bool,
+}
+
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        ProbeConfig {
+            mode: ProbeMode::Full,
+            time_scale: 1.0,
+            wake_timeout_ms: 60_000.0,
+            timeout_ms: 35_000.0,
+            forwarder_burst: 24,
+            machine_burst: 12,
+            verbose: false,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CalibrateError {
+    #[error("no forwarding unit answers at {0}")]
+    Unreachable(String),
+}
+
+/// One timed request.
+struct Probe {
+    client_ms: f64,
+    result: Result<WorkAnswer, Failure>,
+}
+
+struct Prober {
+    cfg: ProbeConfig,
+    requests: AtomicU64,
+}
+
+/// Measures the system, starting from `prior` (the topology's parameters, or a saved
+/// calibration in [`ProbeMode::Refresh`]), and returns what was learnt with its cost.
+pub fn calibrate(prior: &Calibration, cfg: &ProbeConfig) -> Result<Calibration, CalibrateError> {
+    let started = Instant::now();
+    let p = Prober {
+        cfg: cfg.clone(),
+        requests: AtomicU64::new(0),
+    };
+    let mut cal = prior.clone();
+    cal.created_unix_s = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+
+    // 1. Reachability.
+    let reach: Vec<bool> = std::thread::scope(|s| {
+        let handles: Vec<_> = cal
+            .forwarders
+            .iter()
+            .map(|f| {
+                let url = f.url.clone();
+                let p = &p;
+                s.spawn(move || p.reachable(&url))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or(false))
+            .collect()
+    });
+    for (f, up) in cal.forwarders.iter_mut().zip(&reach) {
+        f.up = *up;
+    }
+    let up_fwd = cal.up_forwarders();
+    if up_fwd.is_empty() {
+        let urls: Vec<&str> = cal.forwarders.iter().map(|f| f.url.as_str()).collect();
+        return Err(CalibrateError::Unreachable(urls.join(", ")));
+    }
+    if cfg.verbose {
+        for f in cal.forwarders.iter().filter(|f| !f.up) {
+            eprintln!(
+                "calibration: forwarding unit {} does not answer: left out",
+                f.url
+            );
+        }
+    }
+
+    // 2. Wake every machine at once.
+    if cfg.verbose {
+        eprintln!(
+            "calibration: waking {} machines through {} forwarding unit(s)…",
+            cal.machines.len(),
+            up_fwd.len()
+        );
+    }
+    let wake_timeout = cfg.wake_timeout_ms;
+    let wake: Vec<Probe> = std::thread::scope(|s| {
+        let handles: Vec<_> = cal
+            .machines
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let url = cal.forwarders[up_fwd[i % up_fwd.len()]].url.clone();
+                let path = m.id.path();
+                let id = m.id.to_string();
+                let p = &p;
+                s.spawn(move || {
+                    let probe = p.one(&url, &path, wake_timeout);
+                    if p.cfg.verbose {
+                        match &probe.result {
+                            Ok(_) if probe.client_ms > 2000.0 => eprintln!(
+                                "calibration: {id} answered after {:.1} s (it was asleep)",
+                                probe.client_ms / 1000.0
+                            ),
+                            Ok(_) => {}
+                            Err(f) => eprintln!(
+                                "calibration: {id} did not wake ({}): marked down, left out",
+                                f.class()
+                            ),
+                        }
+                    }
+                    probe
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or(Probe {
+                    client_ms: 0.0,
+                    result: Err(Failure::Connect),
+                })
+            })
+            .collect()
+    });
+    let main_fwd = cal.forwarders[up_fwd[0]].clone();
+    for (i, probe) in wake.iter().enumerate() {
+        let m = &mut cal.machines[i];
+        match &probe.result {
+            Ok(answer) => {
+                m.up = true;
+                let asleep = probe.client_ms > 2000.0;
+                m.wake_ms = asleep.then_some(probe.client_ms);
+                if !asleep && cfg.mode == ProbeMode::Quick {
+                    m.latency_ms = (answer.response_time as f64 - m.service_ms).max(0.0);
+                }
+            }
+            Err(_) => m.up = false,
+        }
+    }
+    // A machine that was asleep answered late: one more request gives its latency.
+    if cfg.mode == ProbeMode::Quick {
+        for i in 0..cal.machines.len() {
+            if cal.machines[i].up && cal.machines[i].wake_ms.is_some() {
+                let probe = p.one(&main_fwd.url, &cal.machines[i].id.path(), cfg.timeout_ms);
+                if let Ok(a) = probe.result {
+                    let m = &mut cal.machines[i];
+                    m.latency_ms = (a.response_time as f64 - m.service_ms).max(0.0);
+                }
+            }
+        }
+    }
+
+    if cfg.mode == ProbeMode::Full {
+        // 3. Each forwarding unit's ceiling and overhead.
+        for fi in up_fwd.clone() {
+            let url = cal.forwarders[fi].url.clone();
+            let probes = p.burst(&url, "/work", cfg.forwarder_burst);
+            let mut x: Vec<f64> = probes
+                .iter()
+                .filter_map(|pr| match &pr.result {
+                    Ok(a) => Some(pr.client_ms - a.response_time as f64),
+                    Err(_) => None,
+                })
+                .collect();
+            if x.len() >= 4 {
+                x.sort_by(f64::total_cmp);
+                let (intercept, slope) = fit(&x);
+                let f = &mut cal.forwarders[fi];
+                f.service_ms = if slope < 0.5 { 0.0 } else { slope };
+                f.overhead_ms = (intercept - f.service_ms).max(0.0);
+            }
+        }
+        // 4. Each machine's latency, service time and concurrency, through the first unit.
+        let h = cal.forwarders[up_fwd[0]].service_ms;
+        for i in 0..cal.machines.len() {
+            if !cal.machines[i].up {
+                continue;
+            }
+            let probes = p.burst(&main_fwd.url, &cal.machines[i].id.path(), cfg.machine_burst);
+            let answers: Vec<&WorkAnswer> = probes
+                .iter()
+                .filter_map(|pr| pr.result.as_ref().ok())
+                .collect();
+            if answers.len() < 4 {
+                continue;
+            }
+            let mut rt: Vec<f64> = answers.iter().map(|a| a.response_time as f64).collect();
+            rt.sort_by(f64::total_cmp);
+            let work =
+                answers.iter().map(|a| a.work_time as f64).sum::<f64>() / answers.len() as f64;
+            let (intercept, slope) = fit(&rt);
+            // Time between two completions at the machine.
+            let spacing = (slope.max(0.0) + h).max(1e-3);
+            let concurrency = ((1.1 * work / spacing).round() as u32).clamp(1, 64);
+            let service = (spacing * f64::from(concurrency)).max(work);
+            let m = &mut cal.machines[i];
+            m.concurrency = concurrency;
+            m.service_ms = service;
+            m.latency_ms = (intercept - service).max(0.0);
+        }
+    }
+
+    cal.source = match cfg.mode {
+        ProbeMode::Quick => "quick",
+        ProbeMode::Full => "probed",
+        ProbeMode::Refresh => "reused",
+    }
+    .into();
+    let model_ms = started.elapsed().as_secs_f64() * 1000.0 / cfg.time_scale;
+    let requests = p.requests.load(Ordering::Relaxed);
+    cal.cost = CalibrationCost { requests, model_ms };
+    Ok(cal)
+}
+
+impl Prober {
+    fn client(&self, timeout_ms: f64) -> Client {
+        Client::new(&ClientConfig {
+            timeout: Duration::from_secs_f64((timeout_ms * self.cfg.time_scale / 1000.0).max(0.05)),
+            max_idle: 4,
+        })
+    }
+
+    fn reachable(&self, url: &str) -> bool {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        match self
+            .client(self.cfg.timeout_ms)
+            .get(&format!("{}/", url.trim_end_matches('/')))
+        {
+            Ok(_) | Err(Failure::Status(_)) | Err(Failure::BadResponse) => true,
+            Err(_) => false,
+        }
+    }
+
+    fn one(&self, url: &str, path: &str, timeout_ms: f64) -> Probe {
+        let client = self.client(timeout_ms);
+        self.timed(&client, url, path)
+    }
+
+    fn timed(&self, client: &Client, url: &str, path: &str) -> Probe {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let t = Instant::now();
+        let result = client.get_work(url, path);
+        Probe {
+            client_ms: t.elapsed().as_secs_f64() * 1000.0 / self.cfg.time_scale,
+            result,
+        }
+    }
+
+    /// `n` simultaneous requests, released together by a barrier.
+    fn burst(&self, url: &str, path: &str, n: usize) -> Vec<Probe> {
+        let barrier = Barrier::new(n);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..n)
+                .map(|_| {
+                    let barrier = &barrier;
+                    s.spawn(move || {
+                        let client = self.client(self.cfg.timeout_ms);
+                        barrier.wait();
+                        self.timed(&client, url, path)
+                    })
+                })
+                .collect();
+            handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        })
+    }
+}
+
+/// Least-squares line through (k, ys[k]): (intercept, slope).
+fn fit(ys: &[f64]) -> (f64, f64) {
+    let n = ys.len() as f64;
+    if ys.len() < 2 {
+        return (ys.first().copied().unwrap_or(0.0), 0.0);
+    }
+    let mx = (n - 1.0) / 2.0;
+    let my = ys.iter().sum::<f64>() / n;
+    let (mut sxy, mut sxx) = (0.0, 0.0);
+    for (k, y) in ys.iter().enumerate() {
+        let dx = k as f64 - mx;
+        sxy += dx * (y - my);
+        sxx += dx * dx;
+    }
+    let slope = sxy / sxx;
+    (my - slope * mx, slope)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fit;
+
+    #[test]
+    fn fit_recovers_a_line() {
+        let ys: Vec<f64> = (0..10).map(|k| 30.0 + 17.0 * k as f64).collect();
+        let (a, b) = fit(&ys);
+        assert!((a - 30.0).abs() < 1e-9 && (b - 17.0).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,87 @@
+//! Model time on the wall clock.
+//!
+//! Every duration in the emulator is a *model* millisecond; `--time-scale F` makes one model
+//! millisecond last `F` wall milliseconds. The emulator never lets thread scheduling decide when
+//! something happens: it computes an absolute deadline in model time (e.g. "this request leaves
+//! the machine at 12 345.5 ms") and sleeps until that instant. Deadlines are absolute, so a late
+//! wake-up never shifts the requests that follow (no drift).
+
+use std::time::{Duration, Instant};
+
+/// The shared clock of one emulator: an epoch and a scale.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    epoch: Instant,
+    scale: f64,
+}
+
+impl Clock {
+    /// A clock starting now. `scale` must be finite and > 0 (checked by the caller).
+    pub fn new(scale: f64) -> Clock {
+        Clock {
+            epoch: Instant::now(),
+            scale,
+        }
+    }
+
+    pub fn scale(&self) -> f64 {
+        self.scale
+    }
+
+    /// Model milliseconds since the epoch.
+    pub fn now_ms(&self) -> f64 {
+        self.to_model_ms(self.epoch.elapsed())
+    }
+
+    /// A wall-clock duration expressed in model milliseconds.
+    pub fn to_model_ms(&self, wall: Duration) -> f64 {
+        wall.as_secs_f64() * 1000.0 / self.scale
+    }
+
+    /// A model duration on the wall clock.
+    pub fn to_wall(&self, model_ms: f64) -> Duration {
+        Duration::from_secs_f64((model_ms.max(0.0) * self.scale / 1000.0).min(1e9))
+    }
+
+    /// The wall-clock instant of a model time.
+    pub fn instant_at(&self, model_ms: f64) -> Instant {
+        self.epoch + self.to_wall(model_ms)
+    }
+
+    /// Sleep until model time `model_ms` (returns at once if it has passed).
+    pub fn sleep_until(&self, model_ms: f64) {
+        sleep_until(self.instant_at(model_ms));
+    }
+}
+
+/// Sleep until a wall-clock instant (returns at once if it has passed).
+pub fn sleep_until(deadline: Instant) {
+    let now = Instant::now();
+    if deadline > now {
+        std::thread::sleep(deadline - now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_and_wall_durations_convert_both_ways() {
+        let c = Clock::new(0.1);
+        assert_eq!(c.to_wall(1000.0), Duration::from_millis(100));
+        assert!((c.to_model_ms(Duration::from_millis(100)) - 1000.0).abs() < 1e-9);
+        assert_eq!(c.to_wall(-5.0), Duration::ZERO);
+    }
+
+    #[test]
+    fn sleeping_until_a_deadline_does_not_drift() {
+        let c = Clock::new(0.01);
+        for i in 1..=5 {
+            c.sleep_until(i as f64 * 100.0);
+        }
+        // Five deadlines 100 model ms apart end at 500 model ms (5 wall ms), not later.
+        let t = c.now_ms();
+        assert!((500.0..1500.0).contains(&t), "{t}");
+    }
+}
