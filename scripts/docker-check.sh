@@ -14,7 +14,8 @@
 #      another on a user-defined network (CMDUNIT_FORWARDER=http://forwarder:5000), once with the
 #      default policy and once with `--policy per-region-queues`, and checks ok == 800, failed == 0
 #      from `--format json`, and that the run folder landed in the mounted volume;
-#   6. writes results/docker-check.txt, stops dockerd and removes its containers, network and volume.
+#   6. runs compose.yaml as written (docker compose up) and checks its batch's summary.json;
+#   7. writes results/docker-check.txt, stops dockerd and removes its containers, network and volumes.
 #
 # Must run as root. Environment knobs:
 #   DOCKER_CHECK_TIME_SCALE  emulator --time-scale (default 0.1: ten times faster than the model)
@@ -67,6 +68,8 @@ command -v dockerd >/dev/null || missing+=(docker.io)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
 command -v jq >/dev/null || missing+=(jq)
 command -v iptables >/dev/null || missing+=(iptables)
+# compose.yaml is run too: Docker's compose plugin if the client has it, else Debian's docker-compose.
+if ! docker compose version >/dev/null 2>&1; then command -v docker-compose >/dev/null || missing+=(docker-compose); fi
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
     apt-get update -q
@@ -75,6 +78,9 @@ fi
 DOCKER=$(command -v docker) || die "no docker client after installing docker.io"
 echo "client: $($DOCKER --version)"
 echo "daemon: $(dockerd --version)"
+if $DOCKER compose version >/dev/null 2>&1; then COMPOSE=("$DOCKER" compose); else COMPOSE=(docker-compose); fi
+COMPOSE+=(--project-name cmdunit-check --file compose.yaml)
+echo "compose: $("${COMPOSE[@]}" version 2>/dev/null | head -n 1)"
 
 DOCKERD_PID=
 WORK=
@@ -83,6 +89,7 @@ cleanup() {
     set +e
     [ -n "$WORK" ] && rm -rf "$WORK"
     if [ -n "$DOCKERD_PID" ] && kill -0 "$DOCKERD_PID" 2>/dev/null; then
+        "${COMPOSE[@]}" down --volumes --timeout 2 >/dev/null 2>&1
         $DOCKER rm -f "$FWD" cmdunit-check-run >/dev/null 2>&1
         $DOCKER network rm "$NET" >/dev/null 2>&1
         $DOCKER volume rm "$VOL" >/dev/null 2>&1
@@ -271,12 +278,12 @@ batch() { # batch ARGS...: `cmdunit N ARGS` against the emulator container; chec
     local t json ok failed policy makespan
     t=$(date +%s)
     json=$($DOCKER run --rm --name cmdunit-check-run --network "$NET" -e "CMDUNIT_FORWARDER=http://$FWD:5000" \
-        -v "$VOL:/data/results" "$IMAGE" "$N" --format json --quiet "$@") ||
+        -v "$VOL:/data/results" "$IMAGE" "$N" --time-scale "$TIME_SCALE" --format json --quiet "$@") ||
         { $DOCKER logs "$FWD" 2>&1 | tail -n 20; die "docker run cmdunit $N $* exited non-zero"; }
     ok=$(jq -er '.ok' <<<"$json") || die "no .ok in the JSON of cmdunit $N $*: $json"
     failed=$(jq -er '.failed' <<<"$json") || die "no .failed in the JSON of cmdunit $N $*: $json"
     policy=$(jq -r '.policy // "?"' <<<"$json")
-    makespan=$(jq -r '.makespan_ms // "?"' <<<"$json")
+    makespan=$(jq -r '(.makespan_ms // 0) | round' <<<"$json")
     [ "$ok" = "$N" ] && [ "$failed" = 0 ] || die "cmdunit $N $*: ok=$ok failed=$failed (want ok=$N failed=0)"
     RUN_LINES+=("$(printf 'docker run cmdunit %s %-27s ok=%s failed=%s policy=%s makespan_ms=%s wall=%ss' \
         "$N" "$*" "$ok" "$failed" "$policy" "$makespan" $(($(date +%s) - t)))")
@@ -290,7 +297,26 @@ SUMMARIES=$($DOCKER run --rm -v "$VOL:/data/results" --entrypoint bash "$IMAGE" 
 [ "$SUMMARIES" -ge 2 ] || die "expected 2 run folders with summary.json in the volume, found $SUMMARIES"
 echo "run folders in the volume: $SUMMARIES"
 
-# ---------------------------------------------------------------- 6. report
+# ---------------------------------------------------------------- 6. compose.yaml as written
+step "compose"
+# compose.yaml names the image `cmdunit`; its batch is `cmdunit 800 --policy per-region-queues`.
+$DOCKER tag "$IMAGE" cmdunit
+"${COMPOSE[@]}" config -q || die "compose.yaml does not validate"
+export CMDUNIT_TIME_SCALE=$TIME_SCALE
+# Publish on a free loopback port, not the host's 5000 (which may be taken).
+export CMDUNIT_PUBLISH=127.0.0.1:
+"${COMPOSE[@]}" up --no-build --abort-on-container-exit --exit-code-from cmdunit >"$RUNDIR/compose.log" 2>&1 ||
+    { tail -n 30 "$RUNDIR/compose.log"; die "docker compose up: the cmdunit service failed"; }
+COMPOSE_SUMMARY=$($DOCKER run --rm -v cmdunit-check_results:/data/results --entrypoint bash "$IMAGE" -c \
+    'cat results/runs/*/summary.json') || die "the compose batch left no summary.json in its volume"
+c_ok=$(jq -er .ok <<<"$COMPOSE_SUMMARY") && c_failed=$(jq -er .failed <<<"$COMPOSE_SUMMARY") ||
+    die "unreadable summary.json from the compose batch"
+[ "$c_ok" = 800 ] && [ "$c_failed" = 0 ] || die "compose batch: ok=$c_ok failed=$c_failed (want 800, 0)"
+COMPOSE_LINE="docker compose up (forwarder + cmdunit 800 --policy per-region-queues): ok=$c_ok failed=$c_failed, summary.json in the compose volume"
+echo "$COMPOSE_LINE"
+"${COMPOSE[@]}" down --volumes --timeout 2 >/dev/null 2>&1
+
+# ---------------------------------------------------------------- 7. report
 step "done"
 TOTAL_S=$(($(date +%s) - T0))
 mkdir -p results
@@ -304,6 +330,7 @@ mkdir -p results
     echo "emulator container: cmdunit serve --bind 0.0.0.0 --time-scale $TIME_SCALE (network $NET)"
     printf '%s\n' "${RUN_LINES[@]}"
     echo "run folders with summary.json in the mounted volume: $SUMMARIES"
+    echo "$COMPOSE_LINE"
     echo "step timings:"
     printf '  %s\n' "${TIMINGS[@]}"
     echo "total: ${TOTAL_S}s"
