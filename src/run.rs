@@ -99,6 +99,10 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 
+    /// Skip the PNG/SVG charts (requests.csv and summary.json are still written).
+    #[arg(long)]
+    pub no_charts: bool,
+
     /// No progress bar or calibration messages on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -610,6 +614,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     cfg.timeout_ms = args.timeout * 1000.0;
     cfg.retries = args.retries;
     cfg.seed = args.seed;
+    cfg.charts = !args.no_charts;
     cfg.verbose = !args.quiet;
     cfg.progress = !args.quiet;
     cfg.cancel = Some(interrupt_flag());

@@ -110,19 +110,26 @@ fn each_worker_answers_on_its_own_port() {
 
 #[test]
 fn keep_alive_connections_serve_many_requests() {
-    use std::io::Write;
     let emu = start(topology("no-delay"), 1.0, true, 1);
-    let mut s = std::net::TcpStream::connect(addr(&emu.forwarder_urls()[0])).unwrap();
+    let mut c = Conn::open(addr(&emu.forwarder_urls()[0]));
     for i in 0..50 {
-        s.write_all(b"GET /work/us/0 HTTP/1.1\r\nHost: x\r\n\r\n")
-            .unwrap();
-        let a = read_answer(&mut s).unwrap();
+        c.send(b"GET /work/us/0 HTTP/1.1\r\nHost: x\r\n\r\n");
+        let a = c.answer().unwrap();
         assert_eq!(a.status, 200, "request {i}");
         assert!(a.headers.contains("keep-alive"));
     }
-    // Two pipelined requests in one write are both answered.
-    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
-    assert_eq!(read_answer(&mut s).unwrap().status, 200);
-    assert_eq!(read_answer(&mut s).unwrap().status, 404);
+    // Two pipelined requests in one write are both answered, in order.
+    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(c.answer().unwrap().status, 200);
+    assert_eq!(c.answer().unwrap().status, 404);
+    // HTTP/1.0 without keep-alive, and `Connection: close`, end the connection after the answer.
+    for request in [
+        &b"GET / HTTP/1.0\r\n\r\n"[..],
+        &b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"[..],
+    ] {
+        let mut c = Conn::open(addr(&emu.forwarder_urls()[0]));
+        c.send(request);
+        assert!(c.answer().unwrap().headers.contains("Connection: close"));
+        assert!(c.answer().is_err(), "closed after the answer");
+    }
 }

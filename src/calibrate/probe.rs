@@ -15,6 +15,9 @@
 //!    (machine spacing − unit service) per rank; the spacing, with the reported `work_time`,
 //!    gives service time and concurrency, the intercept the latency.
 //!
+//! The units' overhead comes from the wake-up answers (client round trip − `response_time` of
+//! the first one through each unit, less one handling slot), in every mode.
+//!
 //! What is not measured keeps the prior's value (the topology's parameters): the connection
 //! limit (measuring it means knocking the unit over) and, in quick mode, service times and the
 //! units' ceilings. All times are model ms: wall time divided by the time scale.
@@ -35,6 +38,9 @@ pub enum ProbeMode {
     Full,
     /// Parameters from a saved calibration; only reachability and wake-up are measured again.
     Refresh,
+    /// Nothing measured: the prior as it is (the topology's own parameters), at no cost. For
+    /// runs whose system is known, and tests where a fault must appear only after planning.
+    Model,
 }
 
 #[derive(Clone, Debug)]
@@ -50,6 +56,8 @@ pub struct ProbeConfig {
     pub forwarder_burst: usize,
     /// Simultaneous requests in a machine's burst.
     pub machine_burst: usize,
+    /// Quick mode: answers per machine after the wake-up one, for its latency.
+    pub quick_samples: usize,
     /// Print progress to stderr.
     pub verbose: bool,
 }
@@ -63,6 +71,7 @@ impl Default for ProbeConfig {
             timeout_ms: 35_000.0,
             forwarder_burst: 24,
             machine_burst: 12,
+            quick_samples: 2,
             verbose: false,
         }
     }
@@ -77,6 +86,8 @@ pub enum CalibrateError {
 /// One timed request.
 struct Probe {
     client_ms: f64,
+    /// When it was answered.
+    done: Instant,
     result: Result<WorkAnswer, Failure>,
 }
 
@@ -88,6 +99,11 @@ struct Prober {
 /// Measures the system, starting from `prior` (the topology's parameters, or a saved
 /// calibration in [`ProbeMode::Refresh`]), and returns what was learnt with its cost.
 pub fn calibrate(prior: &Calibration, cfg: &ProbeConfig) -> Result<Calibration, CalibrateError> {
+    if cfg.mode == ProbeMode::Model {
+        let mut cal = prior.clone();
+        cal.cost = CalibrationCost::default();
+        return Ok(cal);
+    }
     let started = Instant::now();
     let p = Prober {
         cfg: cfg.clone(),
@@ -174,35 +190,76 @@ pub fn calibrate(prior: &Calibration, cfg: &ProbeConfig) -> Result<Calibration, 
             .map(|h| {
                 h.join().unwrap_or(Probe {
                     client_ms: 0.0,
+                    done: Instant::now(),
                     result: Err(Failure::Connect),
                 })
             })
             .collect()
     });
+    // The unit's own overhead: the quickest (client round trip − response_time) among the
+    // wake-up answers it carried, less one handling slot (the first of them waited for no other).
+    let wake_overhead = |fi: usize, h: f64| -> Option<f64> {
+        wake.iter()
+            .enumerate()
+            .filter(|(i, _)| up_fwd[i % up_fwd.len()] == fi)
+            .filter_map(|(_, pr)| {
+                pr.result
+                    .as_ref()
+                    .ok()
+                    .map(|a| pr.client_ms - a.response_time as f64)
+            })
+            .min_by(f64::total_cmp)
+            .map(|x| (x - h).max(0.0))
+    };
     let main_fwd = cal.forwarders[up_fwd[0]].clone();
     for (i, probe) in wake.iter().enumerate() {
         let m = &mut cal.machines[i];
         match &probe.result {
-            Ok(answer) => {
+            Ok(_) => {
                 m.up = true;
                 let asleep = probe.client_ms > 2000.0;
                 m.wake_ms = asleep.then_some(probe.client_ms);
-                if !asleep && cfg.mode == ProbeMode::Quick {
-                    m.latency_ms = (answer.response_time as f64 - m.service_ms).max(0.0);
-                }
             }
             Err(_) => m.up = false,
         }
     }
-    // A machine that was asleep answered late: one more request gives its latency.
+    // Quick mode: two more answers per machine (all machines at once), and the median of its
+    // samples — the wake-up answer only if it was not asleep — gives its latency. One sample
+    // alone is at the mercy of jitter and of the host's scheduler.
     if cfg.mode == ProbeMode::Quick {
-        for i in 0..cal.machines.len() {
-            if cal.machines[i].up && cal.machines[i].wake_ms.is_some() {
-                let probe = p.one(&main_fwd.url, &cal.machines[i].id.path(), cfg.timeout_ms);
-                if let Ok(a) = probe.result {
-                    let m = &mut cal.machines[i];
-                    m.latency_ms = (a.response_time as f64 - m.service_ms).max(0.0);
-                }
+        let samples: Vec<Vec<f64>> = std::thread::scope(|s| {
+            let handles: Vec<_> = cal
+                .machines
+                .iter()
+                .enumerate()
+                .map(|(i, m)| {
+                    let url = cal.forwarders[up_fwd[i % up_fwd.len()]].url.clone();
+                    let (up, path) = (m.up, m.id.path());
+                    let p = &p;
+                    s.spawn(move || {
+                        if !up {
+                            return Vec::new();
+                        }
+                        let client = p.client(p.cfg.timeout_ms);
+                        (0..p.cfg.quick_samples)
+                            .filter_map(|_| p.timed(&client, &url, &path).result.ok())
+                            .map(|a| a.response_time as f64)
+                            .collect()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        for (i, mut rt) in samples.into_iter().enumerate() {
+            if let (Ok(a), None) = (&wake[i].result, cal.machines[i].wake_ms) {
+                rt.push(a.response_time as f64);
+            }
+            if let Some(median) = median(&mut rt) {
+                let m = &mut cal.machines[i];
+                m.latency_ms = (median - m.service_ms).max(0.0);
             }
         }
     }
@@ -211,11 +268,16 @@ pub fn calibrate(prior: &Calibration, cfg: &ProbeConfig) -> Result<Calibration, 
         // 3. Each forwarding unit's ceiling and overhead.
         for fi in up_fwd.clone() {
             let url = cal.forwarders[fi].url.clone();
-            let probes = p.burst(&url, "/work", cfg.forwarder_burst);
+            let (released, probes) = p.burst(&url, "/work", cfg.forwarder_burst);
+            // Measured from the common release, not from each thread's own send: threads start
+            // sending a little apart, but the unit's stage ends are one service time apart.
             let mut x: Vec<f64> = probes
                 .iter()
                 .filter_map(|pr| match &pr.result {
-                    Ok(a) => Some(pr.client_ms - a.response_time as f64),
+                    Ok(a) => Some(
+                        (pr.done - released).as_secs_f64() * 1000.0 / cfg.time_scale
+                            - a.response_time as f64,
+                    ),
                     Err(_) => None,
                 })
                 .collect();
@@ -227,13 +289,22 @@ pub fn calibrate(prior: &Calibration, cfg: &ProbeConfig) -> Result<Calibration, 
                 f.overhead_ms = (intercept - f.service_ms).max(0.0);
             }
         }
+    }
+    if cfg.mode != ProbeMode::Refresh {
+        for fi in up_fwd.clone() {
+            if let Some(o) = wake_overhead(fi, cal.forwarders[fi].service_ms) {
+                cal.forwarders[fi].overhead_ms = o;
+            }
+        }
+    }
+    if cfg.mode == ProbeMode::Full {
         // 4. Each machine's latency, service time and concurrency, through the first unit.
         let h = cal.forwarders[up_fwd[0]].service_ms;
         for i in 0..cal.machines.len() {
             if !cal.machines[i].up {
                 continue;
             }
-            let probes = p.burst(&main_fwd.url, &cal.machines[i].id.path(), cfg.machine_burst);
+            let (_, probes) = p.burst(&main_fwd.url, &cal.machines[i].id.path(), cfg.machine_burst);
             let answers: Vec<&WorkAnswer> = probes
                 .iter()
                 .filter_map(|pr| pr.result.as_ref().ok())
@@ -261,6 +332,7 @@ pub fn calibrate(prior: &Calibration, cfg: &ProbeConfig) -> Result<Calibration, 
         ProbeMode::Quick => "quick",
         ProbeMode::Full => "probed",
         ProbeMode::Refresh => "reused",
+        ProbeMode::Model => "model",
     }
     .into();
     let model_ms = started.elapsed().as_secs_f64() * 1000.0 / cfg.time_scale;
@@ -297,15 +369,17 @@ impl Prober {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let t = Instant::now();
         let result = client.get_work(url, path);
+        let done = Instant::now();
         Probe {
-            client_ms: t.elapsed().as_secs_f64() * 1000.0 / self.cfg.time_scale,
+            client_ms: (done - t).as_secs_f64() * 1000.0 / self.cfg.time_scale,
+            done,
             result,
         }
     }
 
-    /// `n` simultaneous requests, released together by a barrier.
-    fn burst(&self, url: &str, path: &str, n: usize) -> Vec<Probe> {
-        let barrier = Barrier::new(n);
+    /// `n` simultaneous requests, released together by a barrier; also returns the release time.
+    fn burst(&self, url: &str, path: &str, n: usize) -> (Instant, Vec<Probe>) {
+        let barrier = Barrier::new(n + 1);
         std::thread::scope(|s| {
             let handles: Vec<_> = (0..n)
                 .map(|_| {
@@ -317,9 +391,26 @@ impl Prober {
                     })
                 })
                 .collect();
-            handles.into_iter().filter_map(|h| h.join().ok()).collect()
+            barrier.wait();
+            let released = Instant::now();
+            let probes = handles.into_iter().filter_map(|h| h.join().ok()).collect();
+            (released, probes)
         })
     }
+}
+
+/// The median of `xs` (sorted in place), `None` when empty.
+fn median(xs: &mut [f64]) -> Option<f64> {
+    if xs.is_empty() {
+        return None;
+    }
+    xs.sort_by(f64::total_cmp);
+    let k = xs.len() / 2;
+    Some(if xs.len() % 2 == 1 {
+        xs[k]
+    } else {
+        (xs[k - 1] + xs[k]) / 2.0
+    })
 }
 
 /// Least-squares line through (k, ys[k]): (intercept, slope).
@@ -342,7 +433,14 @@ fn fit(ys: &[f64]) -> (f64, f64) {
 
 #[cfg(test)]
 mod tests {
-    use super::fit;
+    use super::{fit, median};
+
+    #[test]
+    fn median_of_odd_even_and_empty() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(median(&mut []), None);
+    }
 
     #[test]
     fn fit_recovers_a_line() {

@@ -381,14 +381,18 @@ impl Dispatcher<'_> {
                     if !failure.retriable()
                         || self.cancelled()
                         || counted_attempts >= self.cfg.max_attempts
-                        || out.attempts >= self.cfg.max_attempts + self.cfg.forwarders.len() as u16
+                        || usize::from(out.attempts)
+                            >= usize::from(self.cfg.max_attempts)
+                                + self.cfg.forwarders.len()
+                                + self.layout.machines.len()
                         || !(moved || self.take_retry())
                     {
                         return out;
                     }
                     // A retry goes to another machine where the policy can name one; a move
                     // off a dead forwarding unit keeps its target.
-                    if !moved && bound_machine.is_some() {
+                    let unit_lost = failure == Failure::Connect;
+                    if !(moved && unit_lost) && bound_machine.is_some() {
                         avoid = bound_machine;
                         rebind = true;
                     }
@@ -458,8 +462,9 @@ impl Dispatcher<'_> {
         }
     }
 
-    /// Undoes the booking of an attempt and updates health. Returns true when the failure was
-    /// the forwarding unit's and it is now out: the job moves without spending the budget.
+    /// Undoes the booking of an attempt and updates health. Returns true when the job should
+    /// move without spending the budget: the failure was a forwarding unit's that is now out, or
+    /// its machine's, which is now ejected.
     fn release(
         &self,
         f: usize,
@@ -519,6 +524,12 @@ impl Dispatcher<'_> {
                             sh.load.machines[m].ejected = true;
                             sh.report.ejections += 1;
                         }
+                    }
+                    // Jobs that were already on their way to a machine now ejected move, like
+                    // those of a dead unit, without spending the budget.
+                    moved = sh.load.machines[m].ejected;
+                    if moved {
+                        sh.report.moves += 1;
                     }
                 }
             }

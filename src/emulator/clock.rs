@@ -6,22 +6,50 @@
 //! the machine at 12 345.5 ms") and sleeps until that instant. Deadlines are absolute, so a late
 //! wake-up never shifts the requests that follow (no drift).
 
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The shared clock of one emulator: an epoch and a scale.
 #[derive(Clone, Copy, Debug)]
 pub struct Clock {
     epoch: Instant,
     scale: f64,
+    /// Tells clocks apart: a time stamp from another clock (another process) means nothing here.
+    id: u64,
 }
 
 impl Clock {
     /// A clock starting now. `scale` must be finite and > 0 (checked by the caller).
     pub fn new(scale: f64) -> Clock {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
         Clock {
             epoch: Instant::now(),
             scale,
+            id: nanos ^ ((std::process::id() as u64) << 32) ^ NEXT.fetch_add(1, Ordering::Relaxed),
         }
+    }
+
+    /// A stamp of the present moment that [`Clock::read_stamp`] on the same clock understands.
+    pub fn stamp(&self) -> String {
+        self.stamp_at(self.now_ms())
+    }
+
+    /// A stamp of model time `ms` on this clock.
+    pub fn stamp_at(&self, ms: f64) -> String {
+        format!("{:x} {ms}", self.id)
+    }
+
+    /// The model time in a stamp made by this very clock, if it is one and not in the future.
+    pub fn read_stamp(&self, stamp: &str) -> Option<f64> {
+        let (id, ms) = stamp.trim().split_once(' ')?;
+        if u64::from_str_radix(id, 16).ok()? != self.id {
+            return None;
+        }
+        let ms: f64 = ms.parse().ok()?;
+        (ms.is_finite() && ms >= 0.0 && ms <= self.now_ms()).then_some(ms)
     }
 
     pub fn scale(&self) -> f64 {
@@ -72,6 +100,16 @@ mod tests {
         assert_eq!(c.to_wall(1000.0), Duration::from_millis(100));
         assert!((c.to_model_ms(Duration::from_millis(100)) - 1000.0).abs() < 1e-9);
         assert_eq!(c.to_wall(-5.0), Duration::ZERO);
+    }
+
+    #[test]
+    fn stamps_are_read_only_by_their_own_clock() {
+        let a = Clock::new(1.0);
+        let b = Clock::new(1.0);
+        let s = a.stamp();
+        assert!(a.read_stamp(&s).is_some());
+        assert_eq!(b.read_stamp(&s), None);
+        assert_eq!(a.read_stamp("garbage"), None);
     }
 
     #[test]

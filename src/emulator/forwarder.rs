@@ -137,8 +137,8 @@ impl ForwarderHandler {
         end
     }
 
-    fn forward(&self, machine: usize) -> Response {
-        let slot_end = self.take_stage_slot(self.clock.now_ms());
+    fn forward(&self, machine: usize, sent_ms: f64) -> Response {
+        let slot_end = self.take_stage_slot(sent_ms);
         self.clock.sleep_until(slot_end);
         if self.stopped.load(Ordering::SeqCst) {
             let mut r = Response::error(503, "forwarding unit stopped");
@@ -146,10 +146,21 @@ impl ForwarderHandler {
             return r;
         }
         let up = &self.upstreams[machine];
-        let started = Instant::now();
-        let result = http::get(up.addr, "/work", self.upstream_timeout);
+        // The call starts when the stage releases it (model time), even if this thread woke a
+        // little late; the stamp tells the worker so, and response_time is timed from there.
+        let started = self.clock.instant_at(slot_end);
+        let stamp = self.clock.stamp_at(slot_end);
+        let result = http::get(
+            up.addr,
+            "/work",
+            &[(http::SENT_HEADER, &stamp)],
+            self.upstream_timeout,
+        );
         let finished = Instant::now();
-        let response_time = self.clock.to_model_ms(finished - started).round() as u64;
+        let response_time = self
+            .clock
+            .to_model_ms(finished.saturating_duration_since(started))
+            .round() as u64;
         let response = match result {
             Ok(r) if r.status == 200 => match serde_json::from_slice::<WorkAnswer>(&r.body) {
                 Ok(worker) => {
@@ -192,7 +203,7 @@ impl ForwarderHandler {
             .zip(&self.counts)
             .map(|(u, n)| {
                 // The worker's own view (queue, asleep/awake), asked over HTTP like anyone would.
-                let worker = http::get(u.addr, "/stats", Duration::from_secs(2))
+                let worker = http::get(u.addr, "/stats", &[], Duration::from_secs(2))
                     .ok()
                     .filter(|r| r.status == 200)
                     .and_then(|r| serde_json::from_slice::<serde_json::Value>(&r.body).ok());
@@ -246,8 +257,14 @@ impl Handler for ForwarderHandler {
             path => match self.route(path) {
                 Err(not_found) => not_found,
                 Ok(machine) => {
+                    // Arrival: now, or when a client on this same clock says it sent it.
+                    let sent = request
+                        .sent_stamp
+                        .as_deref()
+                        .and_then(|s| self.clock.read_stamp(s));
+                    let sent_ms = sent.unwrap_or_else(|| self.clock.now_ms());
                     self.in_flight.fetch_add(1, Ordering::SeqCst);
-                    let r = self.forward(machine);
+                    let r = self.forward(machine, sent_ms);
                     self.in_flight.fetch_sub(1, Ordering::SeqCst);
                     r
                 }

@@ -43,7 +43,13 @@ pub struct Request {
     pub method: String,
     /// The path, without the query string.
     pub path: String,
+    /// The `X-Cmdunit-Sent` header: when the caller sent it, on the caller's clock (see
+    /// [`crate::emulator::clock::Clock::stamp`]).
+    pub sent_stamp: Option<String>,
 }
+
+/// Header carrying the sender's clock stamp from a forwarding unit to a worker.
+pub const SENT_HEADER: &str = "X-Cmdunit-Sent";
 
 /// An answer. The server adds Content-Length and Connection.
 #[derive(Clone, Debug)]
@@ -513,6 +519,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, Response> {
     let version = req.version.unwrap_or(1);
     let mut keep_alive = version >= 1;
     let mut body_len = 0usize;
+    let mut sent_stamp = None;
     for h in req.headers.iter() {
         let value = std::str::from_utf8(h.value).unwrap_or("").trim();
         if h.name.eq_ignore_ascii_case("connection") {
@@ -528,6 +535,8 @@ fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, Response> {
                 Ok(_) => return Err(Response::fatal(413, "request body too large")),
                 Err(_) => return Err(Response::fatal(400, "bad Content-Length")),
             };
+        } else if h.name.eq_ignore_ascii_case(SENT_HEADER) {
+            sent_stamp = Some(value.to_string());
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
             return Err(Response::fatal(
                 501,
@@ -538,7 +547,11 @@ fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, Response> {
     let path = target.split('?').next().unwrap_or("").to_string();
     Ok(Some((
         Head::Request {
-            request: Request { method, path },
+            request: Request {
+                method,
+                path,
+                sent_stamp,
+            },
             keep_alive,
             body_len,
         },
@@ -588,14 +601,23 @@ pub enum ClientError {
 
 /// One `GET` over a new connection (HTTP/1.0, the server closes after answering), the way the
 /// original forwarding unit called its workers.
-pub fn get(addr: SocketAddr, path: &str, timeout: Duration) -> Result<ClientResponse, ClientError> {
+pub fn get(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    timeout: Duration,
+) -> Result<ClientResponse, ClientError> {
     let stream = TcpStream::connect_timeout(&addr, timeout.min(Duration::from_secs(10)))
         .map_err(|source| ClientError::Connect { addr, source })?;
     let io_err = |source| ClientError::Io { addr, source };
     let _ = stream.set_nodelay(true);
     stream.set_read_timeout(Some(timeout)).map_err(io_err)?;
     stream.set_write_timeout(Some(timeout)).map_err(io_err)?;
-    let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    let mut request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
     (&stream).write_all(request.as_bytes()).map_err(io_err)?;
     let mut raw = Vec::with_capacity(256);
     (&stream).read_to_end(&mut raw).map_err(io_err)?;

@@ -208,6 +208,15 @@ impl Emulator {
         self.clock.now_ms()
     }
 
+    /// A value for the [`http::SENT_HEADER`] request header meaning "sent now": a client in this
+    /// process that sends it has its requests taken as sent at that model instant, however long
+    /// the host takes to read them. Tests use it to fire N requests at the same model moment, as
+    /// the model assumes, on a loaded machine. The forwarding units stamp their worker calls the
+    /// same way. Stamps from another clock are ignored.
+    pub fn stamp(&self) -> String {
+        self.clock.stamp()
+    }
+
     /// Problems found at start that do not stop it (e.g. a low open-file limit).
     pub fn warnings(&self) -> &[String] {
         &self.warnings

@@ -7,6 +7,9 @@
 //! latency later), when a server is free for it (`start = max(arrival, free_at)`), when it is done
 //! and when the answer is back at the caller; the connection thread then only sleeps until that
 //! absolute deadline. Service order is admission order; no timing depends on when threads wake.
+//! When the caller is a forwarding unit of the same emulator, it stamps the request with the
+//! moment it sent it (same clock), and the model starts from that stamp rather than from when
+//! this thread got to read the request.
 
 use super::clock::Clock;
 use super::http::{Handler, Request, Response};
@@ -231,7 +234,7 @@ impl Handler for WorkerHandler {
                 }),
             ),
             "/stats" => Response::json(200, &self.machine.stats_json()),
-            path if serves_path(path, id) => self.work(),
+            path if serves_path(path, id) => self.work(request),
             _ => Response::error(404, &format!("not found; this worker is {id}")),
         }
     }
@@ -252,9 +255,19 @@ fn serves_path(path: &str, id: &MachineId) -> bool {
 }
 
 impl WorkerHandler {
-    fn work(&self) -> Response {
-        let received = Instant::now();
-        let ticket = self.machine.admit(self.clock.now_ms());
+    fn work(&self, request: &Request) -> Response {
+        // A forwarding unit on this same clock says when it sent the request: the model (and
+        // this worker's own timing) starts there, so the loopback connect and thread start-up
+        // are not counted as network time.
+        let sent = request
+            .sent_stamp
+            .as_deref()
+            .and_then(|s| self.clock.read_stamp(s));
+        let (received, received_ms) = match sent {
+            Some(ms) => (self.clock.instant_at(ms), ms),
+            None => (Instant::now(), self.clock.now_ms()),
+        };
+        let ticket = self.machine.admit(received_ms);
         self.clock.sleep_until(ticket.reply_at_ms);
         let own_ms = self.clock.to_model_ms(received.elapsed()).round() as u64;
         let id = &self.machine.id;

@@ -2,6 +2,7 @@
 //! tests also control malformed input) and a way to fire many requests at the same moment.
 #![allow(dead_code)]
 
+use cmdunit::emulator::http::SENT_HEADER;
 use cmdunit::emulator::topology::Topology;
 use cmdunit::emulator::{Emulator, EmulatorConfig};
 use std::io::{Read, Write};
@@ -59,12 +60,45 @@ pub fn raw(addr: SocketAddr, request: &[u8]) -> std::io::Result<Answer> {
     read_answer(&mut s)
 }
 
-/// Read one HTTP answer from a stream.
+/// Read one HTTP answer from a stream that carries no other answer after it (any bytes past the
+/// answer are lost; use [`Conn`] for pipelined answers).
 pub fn read_answer(s: &mut TcpStream) -> std::io::Result<Answer> {
     let mut buf = Vec::new();
+    take_answer(s, &mut buf)
+}
+
+/// A keep-alive connection that keeps bytes read past one answer for the next.
+pub struct Conn {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    pub fn open(addr: SocketAddr) -> Conn {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        Conn {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    pub fn answer(&mut self) -> std::io::Result<Answer> {
+        take_answer(&mut self.stream, &mut self.buf)
+    }
+}
+
+/// Take one answer off the front of `buf`, reading more from `s` as needed.
+fn take_answer(s: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<Answer> {
     let mut chunk = [0u8; 4096];
     loop {
-        if let Some(end) = find(&buf, b"\r\n\r\n") {
+        if let Some(end) = find(buf, b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&buf[..end]).to_string();
             let len = head
                 .lines()
@@ -86,7 +120,9 @@ pub fn read_answer(s: &mut TcpStream) -> std::io::Result<Answer> {
                 .nth(1)
                 .and_then(|c| c.parse().ok())
                 .unwrap_or(0);
-            let body = String::from_utf8_lossy(&buf[end + 4..]).to_string();
+            let body_end = (end + 4 + len).min(buf.len());
+            let body = String::from_utf8_lossy(&buf[end + 4..body_end]).to_string();
+            buf.drain(..body_end);
             return Ok(Answer {
                 status,
                 body,
@@ -124,24 +160,52 @@ pub struct Fired {
 /// Open one connection per (addr, path) first, then send every request at the same moment and
 /// collect the answers. Returns them in input order.
 pub fn fire(targets: Vec<(SocketAddr, String)>) -> Vec<Fired> {
+    fire_with(targets, None, Duration::ZERO)
+}
+
+/// Like [`fire`], but waits `settle` between opening the connections and sending, so the server
+/// has accepted (or refused) every connection before any request is answered.
+pub fn fire_settled(targets: Vec<(SocketAddr, String)>, settle: Duration) -> Vec<Fired> {
+    fire_with(targets, None, settle)
+}
+
+/// Like [`fire`], and each request carries the emulator's clock stamp of the common start, so the
+/// emulator takes them all as sent at that model instant however long this busy 2-core host
+/// takes to deliver them (the model's "N requests at once").
+pub fn fire_stamped(emu: &Emulator, targets: Vec<(SocketAddr, String)>) -> Vec<Fired> {
+    fire_with(targets, Some(emu), Duration::ZERO)
+}
+
+fn fire_with(
+    targets: Vec<(SocketAddr, String)>,
+    emu: Option<&Emulator>,
+    settle: Duration,
+) -> Vec<Fired> {
     cmdunit::emulator::raise_fd_limit();
     let n = targets.len();
+    let connected = Arc::new(Barrier::new(n + 1));
     let barrier = Arc::new(Barrier::new(n + 1));
-    let start = Arc::new(Mutex::new(None::<Instant>));
+    let start = Arc::new(Mutex::new(None::<(Instant, String)>));
     let mut handles = Vec::with_capacity(n);
     for (addr, path) in targets {
         let barrier = barrier.clone();
+        let connected = connected.clone();
         let start = start.clone();
         let h = std::thread::Builder::new()
             .stack_size(64 * 1024)
             .spawn(move || {
                 let conn = TcpStream::connect(addr);
+                connected.wait();
                 barrier.wait();
-                let t0 = start.lock().unwrap().unwrap_or_else(Instant::now);
+                let (t0, stamp) = start.lock().unwrap().clone().unwrap();
                 let answer = (|| {
                     let mut s = conn?;
                     s.set_read_timeout(Some(Duration::from_secs(120)))?;
-                    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+                    let mut req = format!("GET {path} HTTP/1.1\r\nHost: x\r\n");
+                    if !stamp.is_empty() {
+                        req.push_str(&format!("{}: {stamp}\r\n", SENT_HEADER));
+                    }
+                    req.push_str("\r\n");
                     s.write_all(req.as_bytes())?;
                     read_answer(&mut s)
                 })()
@@ -154,7 +218,9 @@ pub fn fire(targets: Vec<(SocketAddr, String)>) -> Vec<Fired> {
             .unwrap();
         handles.push(h);
     }
-    *start.lock().unwrap() = Some(Instant::now());
+    connected.wait();
+    std::thread::sleep(settle);
+    *start.lock().unwrap() = Some((Instant::now(), emu.map(|e| e.stamp()).unwrap_or_default()));
     barrier.wait();
     handles.into_iter().map(|h| h.join().unwrap()).collect()
 }

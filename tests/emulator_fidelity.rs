@@ -1,0 +1,178 @@
+//! Acceptance 2 of issue 2: the emulator behaves like the measured system (model time, at a small
+//! time scale). Ranges are the issue's; tolerances are ratio-based so a loaded 2-core box passes.
+//! Each test's scale keeps the wall-clock request rate within what a debug build serves on a
+//! busy 2-core machine (a few hundred per second), so host lag stays small in model time.
+
+mod emulator_support;
+use emulator_support::*;
+use std::time::Duration;
+
+/// Model milliseconds of a wall duration at `scale`.
+fn model_ms(d: Duration, scale: f64) -> f64 {
+    d.as_secs_f64() * 1000.0 / scale
+}
+
+#[test]
+fn no_load_response_times_match_the_measured_ranges() {
+    let _serial = timing_lock();
+    // The model's own medians sit close to the top of some ranges (us/0: 392 of 400 ms), so this
+    // test runs at a scale where host lag of a few wall milliseconds stays well under that margin.
+    let emu = start(topology("default"), 0.5, true, 1);
+    let fu = emu.forwarder_urls()[0].clone();
+    // One client per machine, 20 sequential requests each (the machines are independent, and
+    // waiting in the forwarding unit's stage is not part of response_time).
+    let ranges = [
+        ("asia/0", 495.0, 560.0),
+        ("asia/1", 495.0, 560.0),
+        ("emea/0", 290.0, 350.0),
+        ("us/0", 330.0, 400.0),
+        ("us/1", 330.0, 400.0),
+    ];
+    let threads: Vec<_> = ranges
+        .iter()
+        .map(|&(m, lo, hi)| {
+            let fu = fu.clone();
+            std::thread::spawn(move || {
+                let mut rts = Vec::new();
+                for _ in 0..20 {
+                    let a = get(&fu, &format!("/work/{m}"));
+                    assert_eq!(a.status, 200);
+                    let j = a.json();
+                    let wt = j["work_time"].as_u64().unwrap();
+                    assert!((18..=21).contains(&wt), "{m}: work_time {wt}");
+                    rts.push(j["response_time"].as_f64().unwrap());
+                }
+                (m, lo, hi, median(&mut rts))
+            })
+        })
+        .collect();
+    for t in threads {
+        let (m, lo, hi, med) = t.join().unwrap();
+        eprintln!("{m}: median response_time {med} ms");
+        assert!(
+            (lo..=hi).contains(&med),
+            "{m}: median response_time {med} not in {lo}..{hi}"
+        );
+    }
+}
+
+#[test]
+fn a_thousand_at_once_to_one_machine_queue_at_the_machine_and_all_succeed() {
+    let _serial = timing_lock();
+    let scale = 0.2;
+    let emu = start(topology("default"), scale, true, 1);
+    let fu = addr(&emu.forwarder_urls()[0]);
+    let fired = fire(vec![(fu, "/work/us/1".to_string()); 1000]);
+    let mut done: Vec<f64> = fired
+        .iter()
+        .map(|f| {
+            let a = f.answer.as_ref().expect("every request is answered");
+            assert_eq!(a.status, 200, "{}", a.body);
+            model_ms(f.elapsed, scale)
+        })
+        .collect();
+    let med = median(&mut done) / 1000.0;
+    let last = done.last().copied().unwrap_or(0.0) / 1000.0;
+    eprintln!("1000 via the forwarding unit to us/1: median {med:.2} s, last {last:.2} s");
+    assert!((10.5..=12.0).contains(&med), "median completion {med:.2} s");
+    assert!((21.0..=23.5).contains(&last), "last completion {last:.2} s");
+}
+
+#[test]
+fn two_thousand_at_once_straight_to_a_worker_hit_the_router_timeout() {
+    let _serial = timing_lock();
+    let scale = 0.1;
+    let t = topology("default");
+    let spec = t
+        .machines
+        .iter()
+        .find(|m| m.id().to_string() == "emea/0")
+        .unwrap()
+        .clone();
+    let emu = start(t, scale, true, 1);
+    let (_, url) = emu
+        .worker_urls()
+        .into_iter()
+        .find(|(id, _)| id.to_string() == "emea/0")
+        .unwrap();
+    let n = 2000;
+    let fired = fire_stamped(&emu, vec![(addr(&url), "/work".to_string()); n]);
+    let mut ok = 0;
+    let mut unavailable = 0;
+    for f in &fired {
+        match f.answer.as_ref().map(|a| a.status) {
+            Ok(200) => ok += 1,
+            Ok(503) => {
+                unavailable += 1;
+                // Answered at the 30 s mark (+ the way back), not when the work ends.
+                let at = model_ms(f.elapsed, scale);
+                assert!(
+                    at >= spec.router_timeout_ms && at < spec.router_timeout_ms + 3000.0,
+                    "503 after {at:.0} ms"
+                );
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(ok + unavailable, n);
+    // The model: all arrive together, one at a time, mean service s; those whose time at the
+    // worker passes the router timeout get 503.
+    let served = (spec.router_timeout_ms / spec.mean_service_ms()).floor() as usize;
+    let expected = (n - served) as f64;
+    let err = (unavailable as f64 - expected).abs() / expected;
+    eprintln!("2000 straight to emea/0: {unavailable} x 503, model {expected}");
+    assert!(
+        err <= 0.05,
+        "{unavailable} answered 503, model says {expected} ({:.1}% off)",
+        err * 100.0
+    );
+}
+
+/// 500 requests spread evenly over the five machines.
+fn spread(forwarders: &[String], n: usize) -> Vec<(std::net::SocketAddr, String)> {
+    let machines = ["asia/0", "asia/1", "emea/0", "us/0", "us/1"];
+    (0..n)
+        .map(|i| {
+            let f = &forwarders[i % forwarders.len()];
+            // Each forwarding unit also gets every machine equally.
+            let m = machines[(i / forwarders.len()) % machines.len()];
+            (addr(f), format!("/work/{m}"))
+        })
+        .collect()
+}
+
+fn makespan_s(fired: &[Fired], scale: f64) -> f64 {
+    fired
+        .iter()
+        .map(|f| {
+            let a = f.answer.as_ref().expect("answered");
+            assert_eq!(a.status, 200, "{}", a.body);
+            model_ms(f.elapsed, scale) / 1000.0
+        })
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn five_hundred_spread_over_the_machines_hit_the_forwarding_units_ceiling() {
+    let _serial = timing_lock();
+    let scale = 0.1;
+    let emu = start(topology("default"), scale, true, 1);
+    let t = makespan_s(
+        &fire_stamped(&emu, spread(&emu.forwarder_urls(), 500)),
+        scale,
+    );
+    eprintln!("500 over five machines, one forwarding unit: {t:.2} s");
+    assert!((8.0..=9.5).contains(&t), "one forwarding unit: {t:.2} s");
+}
+
+#[test]
+fn five_forwarding_units_lift_the_ceiling() {
+    let _serial = timing_lock();
+    let scale = 0.5;
+    let emu = start(topology("default"), scale, true, 5);
+    let urls = emu.forwarder_urls();
+    assert_eq!(urls.len(), 5);
+    let t = makespan_s(&fire_stamped(&emu, spread(&urls, 500)), scale);
+    eprintln!("500 over five machines, five forwarding units: {t:.2} s");
+    assert!(t < 3.2, "five forwarding units: {t:.2} s");
+}
