@@ -99,6 +99,9 @@ cleanup() {
         for _ in $(seq 60); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.5; done
         kill -0 "$DOCKERD_PID" 2>/dev/null && kill -9 "$DOCKERD_PID"
         wait "$DOCKERD_PID" 2>/dev/null
+        # dockerd leaves its default network namespace mounted.
+        awk -v d="$RUNDIR/exec/" 'index($2, d) == 1 { print $2 }' /proc/mounts | xargs -r -n1 umount
+        rm -rf "$RUNDIR/exec"
         echo "docker-check: dockerd stopped"
     fi
     [ "$rc" = 0 ] || { echo "docker-check: dockerd log tail:" >&2; tail -n 20 "$RUNDIR/dockerd.log" >&2 2>/dev/null; }
