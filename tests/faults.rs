@@ -52,6 +52,7 @@ fn a_machine_refusing_connections_is_routed_around() {
                 s.retries > 0,
                 "{p}: its share of asia/0 was retried elsewhere"
             );
+            assert!(s.ejections > 0, "{p}: asia/0 was ejected");
         }
         for class in s.failures.keys() {
             assert_eq!(class, "http_502", "{p}: {s:?}");
@@ -239,6 +240,8 @@ fn a_forwarding_unit_killed_mid_run_has_its_share_finished_by_the_others() {
     killer.join().unwrap();
     assert_eq!(s.ok + s.failed, n as u64);
     assert_eq!(s.ok, n as u64, "{s:?}");
+    assert_eq!(s.forwarders_lost, [emu.forwarder_urls()[1].clone()]);
+    assert!(s.moves > 0, "{s:?}");
     let per: Vec<u64> = emu
         .forwarder_urls()
         .iter()
