@@ -158,8 +158,22 @@ pub struct ConnStats {
 /// the lock) before its socket is closed, so a listed descriptor is always still open.
 type Registry = Mutex<HashMap<u64, RawFd>>;
 
+/// Connection threads waiting for a new connection. Invariant (under `count`'s lock): `count` =
+/// threads waiting - connections queued in the channel, so `count > 0` means a waiting thread
+/// will take what is sent.
+struct IdleThreads {
+    count: Mutex<usize>,
+    tx: crossbeam_channel::Sender<(u64, TcpStream)>,
+    rx: crossbeam_channel::Receiver<(u64, TcpStream)>,
+}
+
+/// How long a connection thread waits for another connection before it exits. Starting a thread
+/// costs more than serving a request, and a worker gets a new connection per forwarded request.
+const IDLE_THREAD_LINGER: Duration = Duration::from_secs(5);
+
 struct Shared {
     handler: Arc<dyn Handler>,
+    idle: IdleThreads,
     stats: Arc<ConnStats>,
     registry: Registry,
     stopped: AtomicBool,
@@ -268,8 +282,14 @@ impl Server {
     ) -> io::Result<Server> {
         let addr = listener.local_addr()?;
         let listener_fd = listener.as_raw_fd();
+        let (tx, rx) = crossbeam_channel::unbounded();
         let shared = Arc::new(Shared {
             handler,
+            idle: IdleThreads {
+                count: Mutex::new(0),
+                tx,
+                rx,
+            },
             stats: Arc::new(ConnStats::default()),
             registry: Mutex::new(HashMap::new()),
             stopped: AtomicBool::new(false),
@@ -364,28 +384,59 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         next_id += 1;
         let id = next_id;
         stats.open.fetch_add(1, Ordering::SeqCst);
+        stats.accepted.fetch_add(1, Ordering::Relaxed);
         lock(&shared.registry).insert(id, stream.as_raw_fd());
+        // A connection thread that is waiting for work takes it; otherwise start one.
+        {
+            let mut idle = lock(&shared.idle.count);
+            if *idle > 0 {
+                *idle -= 1;
+                let _ = shared.idle.tx.send((id, stream));
+                continue;
+            }
+        }
         let s = shared.clone();
         let spawned = std::thread::Builder::new()
             .stack_size(CONNECTION_STACK)
-            .spawn(move || {
-                serve_connection(&stream, &s);
-                // Deregister before the socket closes (see Registry).
-                lock(&s.registry).remove(&id);
-                s.stats.open.fetch_sub(1, Ordering::SeqCst);
-                drop(stream);
-            });
-        match spawned {
-            Ok(_) => {
-                stats.accepted.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(_) => {
-                // No thread for it (the closure, and so the stream, is dropped: it closes).
-                lock(&shared.registry).remove(&id);
-                stats.open.fetch_sub(1, Ordering::SeqCst);
-                stats.refused.fetch_add(1, Ordering::Relaxed);
-            }
+            .spawn(move || connection_thread(id, stream, &s));
+        if spawned.is_err() {
+            // No thread for it (the closure, and so the stream, is dropped: it closes).
+            lock(&shared.registry).remove(&id);
+            stats.open.fetch_sub(1, Ordering::SeqCst);
+            stats.accepted.fetch_sub(1, Ordering::Relaxed);
+            stats.refused.fetch_add(1, Ordering::Relaxed);
         }
+    }
+}
+
+/// Serve connections: the first one given, then any handed over while this thread is idle.
+fn connection_thread(id: u64, stream: TcpStream, shared: &Shared) {
+    let mut job = Some((id, stream));
+    while let Some((id, stream)) = job.take() {
+        serve_connection(&stream, shared);
+        // Deregister before the socket closes (see Registry).
+        lock(&shared.registry).remove(&id);
+        shared.stats.open.fetch_sub(1, Ordering::SeqCst);
+        drop(stream);
+        if shared.stopped.load(Ordering::SeqCst) {
+            return;
+        }
+        *lock(&shared.idle.count) += 1;
+        job = match shared.idle.rx.recv_timeout(IDLE_THREAD_LINGER) {
+            Ok(next) => Some(next),
+            Err(_) => {
+                // Leaving: unless a connection was handed over meanwhile (the acceptor counted
+                // on an idle thread under this lock), give up this thread's idle slot.
+                let mut idle = lock(&shared.idle.count);
+                match shared.idle.rx.try_recv() {
+                    Ok(next) => Some(next),
+                    Err(_) => {
+                        *idle -= 1;
+                        None
+                    }
+                }
+            }
+        };
     }
 }
 
@@ -619,16 +670,47 @@ pub fn get(
     }
     request.push_str("\r\n");
     (&stream).write_all(request.as_bytes()).map_err(io_err)?;
-    let mut raw = Vec::with_capacity(256);
-    (&stream).read_to_end(&mut raw).map_err(io_err)?;
-    let mut headers = [httparse::EMPTY_HEADER; 32];
-    let mut resp = httparse::Response::new(&mut headers);
-    match resp.parse(&raw) {
-        Ok(httparse::Status::Complete(n)) => Ok(ClientResponse {
-            status: resp.code.unwrap_or(0),
-            body: raw[n..].to_vec(),
-        }),
-        _ => Err(ClientError::Malformed { addr }),
+    // Read until the answer is complete (by Content-Length, else end of stream): waiting for
+    // the server's close would add one more wake-up to every measured response time.
+    let mut raw = Vec::with_capacity(512);
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = (&stream).read(&mut chunk).map_err(io_err)?;
+        raw.extend_from_slice(&chunk[..n]);
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut resp = httparse::Response::new(&mut headers);
+        let parsed = resp.parse(&raw);
+        match parsed {
+            Ok(httparse::Status::Complete(head)) => {
+                let length = resp
+                    .headers
+                    .iter()
+                    .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                    .and_then(|h| {
+                        std::str::from_utf8(h.value)
+                            .ok()?
+                            .trim()
+                            .parse::<usize>()
+                            .ok()
+                    });
+                let complete = match length {
+                    Some(len) => raw.len() >= head + len,
+                    None => n == 0,
+                };
+                if complete {
+                    let end = length.map_or(raw.len(), |len| head + len);
+                    return Ok(ClientResponse {
+                        status: resp.code.unwrap_or(0),
+                        body: raw[head..end].to_vec(),
+                    });
+                }
+                if n == 0 {
+                    return Err(ClientError::Malformed { addr });
+                }
+            }
+            Ok(httparse::Status::Partial) if n > 0 && raw.len() < MAX_HEAD => {}
+            _ => return Err(ClientError::Malformed { addr }),
+        }
     }
 }
 
