@@ -40,7 +40,7 @@ pub fn caps(cal: &Calibration) -> Vec<u32> {
 
 /// One queue of late-bound jobs, released and routed through the units as the two-layer schedule
 /// passes them, its pool sized by Little's law over the machines that schedule uses.
-pub fn late_plan(policy: &dyn Policy, input: &PlanInput, reason: String) -> Plan {
+pub fn late_plan(policy: &dyn Policy, reset: &dyn Fn(), input: &PlanInput, reason: String) -> Plan {
     let cal = input.calibration;
     let (slots, a) = two_layer(input.n, cal);
     let mut per_machine = vec![0usize; cal.machines.len()];
@@ -73,6 +73,6 @@ pub fn late_plan(policy: &dyn Policy, input: &PlanInput, reason: String) -> Plan
             .collect(),
         predicted_makespan_ms: None,
     };
-    size_pools(&mut plan, input, policy, &[used]);
+    size_pools(&mut plan, input, policy, reset, &[used]);
     plan
 }

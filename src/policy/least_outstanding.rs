@@ -5,8 +5,11 @@
 //! NGINX's least_conn, weighted by what an outstanding job costs on each machine), so the last
 //! jobs go to the nearest machines and a batch sent at once fills the machines up to an equal
 //! water level. In flight per machine is capped from the calibration (Little's law), so waiting
-//! happens in cmdunit where a job can still move; machines the dispatcher ejected are skipped,
-//! and a machine answering slower than predicted is treated as slower from then on.
+//! happens in cmdunit where a job can still move; machines the dispatcher ejected are skipped.
+//! The picture corrects itself from the answers: each machine's latest answer, compared with
+//! what was predicted for it, gives how far that machine runs behind (or ahead of) the model,
+//! and later predictions for it carry that lag — a machine slowed tenfold falls behind by a
+//! service time with every answer and is soon left alone.
 
 use super::late::{caps, late_plan};
 use super::sizing::check_up;
@@ -28,16 +31,15 @@ pub(crate) struct Outstanding {
     caps: Vec<u32>,
     unit_free: Vec<f64>,
     servers: Vec<Vec<f64>>,
-    /// Observed / predicted latency, smoothed: > 1 when a machine is slower than calibrated.
-    slowness: Vec<f64>,
-    /// Predicted latencies of each machine's jobs in flight, oldest first.
+    /// How far each machine's latest answer came after the model's prediction (model ms).
+    lag: Vec<f64>,
+    /// The model's predicted latencies (without lag) of each machine's jobs in flight, oldest
+    /// first.
     predicted: Vec<VecDeque<f64>>,
 }
 
-/// Weight of the newest observation in the slowness estimate.
-const SLOWNESS_ALPHA: f64 = 0.3;
-/// Observed / predicted above this counts as a slow machine (jitter alone stays below).
-const SLOW_RATIO: f64 = 1.25;
+/// A failed attempt counts as this many trips of lag (fast errors must not look attractive).
+const FAILURE_LAG_TRIPS: f64 = 2.0;
 
 impl Outstanding {
     pub(crate) fn new(cal: &Calibration) -> Self {
@@ -50,14 +52,13 @@ impl Outstanding {
                 .iter()
                 .map(|m| vec![0.0; m.concurrency.max(1) as usize])
                 .collect(),
-            slowness: vec![1.0; cal.machines.len()],
+            lag: vec![0.0; cal.machines.len()],
             predicted: vec![VecDeque::new(); cal.machines.len()],
         }
     }
 
     fn service(&self, m: usize) -> f64 {
-        let s = self.slowness[m];
-        self.cal.machines[m].service_ms * if s > SLOW_RATIO { s } else { 1.0 }
+        self.cal.machines[m].service_ms
     }
 
     /// Bind `job` at `now`: the machine with the earliest predicted answer among those allowed.
@@ -95,7 +96,7 @@ impl Outstanding {
                 .unwrap_or((0, 0.0));
             let start = (exit + half).max(free);
             let answer = start + self.service(m) + half + unit.overhead_ms;
-            if best.is_none_or(|b| answer < b.3 - 1e-9) {
+            if best.is_none_or(|b| answer + self.lag[m] < b.3 + self.lag[b.0] - 1e-9) {
                 best = Some((m, server, start, answer));
             }
         }
@@ -107,19 +108,20 @@ impl Outstanding {
     }
 
     pub(crate) fn observe(&mut self, obs: &Observation) {
-        let Some(m) = obs.machine.filter(|&m| m < self.slowness.len()) else {
+        let Some(m) = obs.machine.filter(|&m| m < self.lag.len()) else {
             return;
         };
         let Some(predicted) = self.predicted[m].pop_front() else {
             return;
         };
-        let ratio = if obs.ok {
-            obs.latency_ms / predicted.max(1.0)
+        let e = &self.cal.machines[m];
+        let trip = e.latency_ms + e.service_ms;
+        self.lag[m] = if obs.ok {
+            // Ahead of the model by at most half a trip: a fast answer must not draw everything.
+            (obs.latency_ms - predicted).max(-0.5 * trip)
         } else {
-            // A failed attempt: treat the machine as at least twice as slow until it recovers.
-            2.0
+            self.lag[m].max(0.0) + FAILURE_LAG_TRIPS * trip
         };
-        self.slowness[m] = (1.0 - SLOWNESS_ALPHA) * self.slowness[m] + SLOWNESS_ALPHA * ratio;
     }
 }
 
@@ -135,6 +137,7 @@ impl Policy for LeastOutstanding {
         let caps = caps(cal);
         let plan = late_plan(
             self,
+            &|| self.reset(cal),
             input,
             format!(
                 "late binding to the machine that would answer soonest given its outstanding jobs; in flight capped at {}",

@@ -165,15 +165,15 @@ pub fn least_in_flight(
 
 /// Every policy: its command-line name, what it does and when it wins (for `cmdunit policies`).
 pub const ALL: &[(&str, &str)] = &[
-    ("auto", "predicts every policy's completion time from N and the calibration and runs the best (default)"),
+    ("auto", "plans with every policy, predicts each makespan with the two-layer simulator, runs the best (default)"),
     ("random", "every job to /work: the forwarding unit's own random choice; the baseline"),
-    ("region-rr", "round robin over /work/<region>"),
-    ("machine-rr", "round robin over the machines"),
-    ("fastest", "everything to the lowest-latency machine; wins for a handful of requests"),
-    ("weighted", "smooth weighted round robin over machines, weights from calibration"),
-    ("per-region-queues", "one queue per region, split so region finish times are equal, far regions sent first"),
-    ("least-outstanding", "late binding: the machine with the fewest in flight, capped from calibration; adapts to faults"),
-    ("p2c-ewma", "power of two distinct choices scored by peak-EWMA latency x (in flight + 1); adapts to slow machines"),
+    ("region-rr", "round robin over /work/<region>; equal shares, as slow as the farthest region"),
+    ("machine-rr", "round robin over the machines; equal shares, wins only when machines are alike"),
+    ("fastest", "everything to the machine with the shortest trip; wins for a handful of requests"),
+    ("weighted", "smooth weighted round robin, weights = the planned count per machine; right counts, no tail order"),
+    ("per-region-queues", "one queue per region, split so machines finish together, far regions first, paced sends; wins when calibration is right"),
+    ("least-outstanding", "late binding to the machine that would answer soonest given its outstanding jobs, capped; adapts to slow machines"),
+    ("p2c-ewma", "late binding: better of two distinct random machines by peak-EWMA latency x (in flight + 1); needs no model"),
 ];
 
 /// The policy of that name, or `None`.

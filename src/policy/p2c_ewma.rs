@@ -111,6 +111,7 @@ impl Policy for P2cEwma {
         self.reset(cal, input.seed);
         let plan = late_plan(
             self,
+            &|| self.reset(cal, input.seed),
             input,
             "late binding: the better of two distinct random machines by peak-EWMA latency x (in flight + 1)".into(),
         );

@@ -69,11 +69,13 @@ pub(crate) fn little_in_flight(cal: &Calibration, jobs_per_machine: &[(usize, us
 
 /// Size each queue's pool: Little's law, and never more than the plan ever has in flight in
 /// that queue (simulated with unlimited agents); all pools together below the units' connection
-/// limits. Then predict the makespan with those pools.
+/// limits. Then predict the makespan with those pools. `reset` clears a late binder's state
+/// before each simulation.
 pub(crate) fn size_pools(
     plan: &mut Plan,
     input: &PlanInput,
     policy: &dyn Policy,
+    reset: &dyn Fn(),
     per_queue_machines: &[Vec<(usize, usize)>],
 ) {
     let cal = input.calibration;
@@ -83,6 +85,7 @@ pub(crate) fn size_pools(
         .enumerate()
         .map(|(q, _)| plan.jobs.iter().filter(|j| j.queue as usize == q).count())
         .collect();
+    reset();
     let peak = simulate_with_agents(plan, cal, input.layout, policy, input.seed, &unlimited)
         .peak_in_flight;
     let mut agents: Vec<usize> = per_queue_machines
@@ -103,6 +106,7 @@ pub(crate) fn size_pools(
     for (q, a) in plan.queues.iter_mut().zip(agents) {
         q.agents = a;
     }
+    reset();
     plan.predicted_makespan_ms =
         Some(simulate(plan, cal, input.layout, policy, input.seed).makespan_ms);
 }
@@ -181,7 +185,7 @@ impl Policy for PerRegion {
             jobs,
             predicted_makespan_ms: None,
         };
-        size_pools(&mut plan, input, self, &per_queue_machines);
+        size_pools(&mut plan, input, self, &|| (), &per_queue_machines);
         Ok(plan)
     }
 }

@@ -514,6 +514,41 @@ mod efficiency {
     }
 
     #[test]
+    fn least_outstanding_leaves_a_machine_that_turns_out_ten_times_slower() {
+        // Planned on a healthy system; in the simulated truth us/1 serves ten times slower.
+        let planned = cal(1, 17.0);
+        let mut truth = planned.clone();
+        let us1 = planned.layout().machine_index("us", 1).unwrap();
+        truth.machines[us1].service_ms *= 10.0;
+        let layout = planned.layout();
+        let run = |name: &str| {
+            let p = by_name(name).unwrap();
+            let input = PlanInput {
+                n: 600,
+                calibration: &planned,
+                layout: &layout,
+                seed: 3,
+            };
+            let plan = p.plan(&input).unwrap();
+            simulate(&plan, &truth, &layout, p.as_ref(), 3)
+        };
+        let fixed = run("per-region-queues");
+        let late = run("least-outstanding");
+        assert!(
+            late.per_machine[us1] * 3 < fixed.per_machine[us1],
+            "{:?} vs {:?}",
+            late.per_machine,
+            fixed.per_machine
+        );
+        assert!(
+            late.makespan_ms < 0.8 * fixed.makespan_ms,
+            "{} vs {}",
+            late.makespan_ms,
+            fixed.makespan_ms
+        );
+    }
+
+    #[test]
     #[ignore = "prints the predicted efficiency table"]
     fn print_predicted_efficiencies() {
         for (label, c) in [
@@ -530,5 +565,39 @@ mod efficiency {
                 println!("  {name:<18} {}", e.join("  "));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod debug_cal {
+    use super::*;
+    use crate::policy::{by_name, PlanInput};
+    #[test]
+    #[ignore = "debug: CAL=file N=n POLICY=p"]
+    fn simulate_a_saved_calibration() {
+        let c: Calibration =
+            serde_json::from_str(&std::fs::read_to_string(std::env::var("CAL").unwrap()).unwrap())
+                .unwrap();
+        let n: usize = std::env::var("N").unwrap().parse().unwrap();
+        let layout = c.layout();
+        let p = by_name(&std::env::var("POLICY").unwrap()).unwrap();
+        let plan = p
+            .plan(&PlanInput {
+                n,
+                calibration: &c,
+                layout: &layout,
+                seed: 0,
+            })
+            .unwrap();
+        println!(
+            "{}: {:?} {:?}",
+            plan.reason, plan.queues, plan.predicted_makespan_ms
+        );
+        let pred = simulate(&plan, &c, &layout, p.as_ref(), 0);
+        println!(
+            "{:?} {:?} {}",
+            pred.per_machine, pred.peak_in_flight, pred.makespan_ms
+        );
+        println!("bound {:?}", crate::bound::lower_bound(n, &c));
     }
 }
