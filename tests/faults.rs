@@ -206,20 +206,32 @@ fn malformed_json_is_a_classified_failure_never_a_panic() {
 fn a_forwarding_unit_killed_mid_run_has_its_share_finished_by_the_others() {
     let _g = serial();
     let n = 600;
-    let emu = std::sync::Arc::new(emulator(topology(|_| {}), 3, true));
+    // A slower clock than the other tests (the run takes ~0.8 s wall): the kill must land early
+    // in the run even when polling the unit's progress is slow on a loaded box.
+    let scale = 0.2;
+    let emu = std::sync::Arc::new(
+        cmdunit::emulator::Emulator::start(cmdunit::emulator::EmulatorConfig {
+            forwarders: 3,
+            time_scale: scale,
+            awake: true,
+            ..Default::default()
+        })
+        .unwrap(),
+    );
     let dir = tmp_dir("kill-unit");
-    let cfg = config(
+    let mut cfg = config(
         n,
         "machine-rr",
         emu.forwarder_urls(),
         topology(|_| {}),
         &dir,
     );
+    cfg.time_scale = scale;
     let killer = {
         let emu = emu.clone();
         std::thread::spawn(move || {
-            // 600 jobs over three units at 17 ms each ≈ 3.4 s model: kill one after ~1 s.
-            std::thread::sleep(std::time::Duration::from_secs_f64(1.0 * SCALE));
+            // Kill unit 1 once it has carried a tenth of its share.
+            wait_served(&emu.forwarder_urls()[1], 20);
             emu.stop_forwarder(1);
         })
     };
@@ -233,6 +245,6 @@ fn a_forwarding_unit_killed_mid_run_has_its_share_finished_by_the_others() {
         .map(|u| s.per_forwarder[u])
         .collect();
     let share = n as f64 / 3.0;
-    assert!((per[1] as f64) < 0.6 * share, "the dead unit kept {per:?}");
+    assert!((per[1] as f64) < 0.75 * share, "the dead unit kept {per:?}");
     assert!(per[0] as f64 > share && per[2] as f64 > share, "{per:?}");
 }

@@ -99,6 +99,8 @@ fn json_output_has_the_promised_fields() {
         "machine-rr",
         "--format",
         "json",
+        "--timeout",
+        "600",
         "--out",
         dir.to_str().unwrap(),
         "-q",
