@@ -155,7 +155,7 @@ fn makespan_s(fired: &[Fired], scale: f64) -> f64 {
 #[test]
 fn five_hundred_spread_over_the_machines_hit_the_forwarding_units_ceiling() {
     let _serial = timing_lock();
-    let scale = 0.1;
+    let scale = 0.2;
     let emu = start(topology("default"), scale, true, 1);
     let t = makespan_s(
         &fire_stamped(&emu, spread(&emu.forwarder_urls(), 500)),
