@@ -31,6 +31,27 @@ pub const MAX_BODY: usize = 64 * 1024;
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// An idle keep-alive connection is closed after this (wall) time.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long the server waits on clients (wall time).
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// A request head (or body) that has started must be complete within this.
+    pub head: Duration,
+    /// An idle keep-alive connection is closed after this.
+    pub idle: Duration,
+    /// A blocked read wakes this often to check the above and whether the server stopped.
+    pub poll: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            head: HEAD_TIMEOUT,
+            idle: IDLE_TIMEOUT,
+            poll: Duration::from_secs(1),
+        }
+    }
+}
+
 /// Stack of each connection thread: small, so a thousand connections stay cheap.
 pub const CONNECTION_STACK: usize = 128 * 1024;
 /// Listen backlog: a burst of a few thousand simultaneous connects must not hit SYN retries
@@ -178,6 +199,7 @@ struct Shared {
     registry: Registry,
     stopped: AtomicBool,
     connection_limit: usize,
+    timeouts: Timeouts,
 }
 
 /// A running server: an accept thread and one thread per connection.
@@ -280,6 +302,23 @@ impl Server {
         connection_limit: usize,
         name: &str,
     ) -> io::Result<Server> {
+        Server::start_with(
+            listener,
+            handler,
+            connection_limit,
+            name,
+            Timeouts::default(),
+        )
+    }
+
+    /// [`Server::start`] with other client timeouts.
+    pub fn start_with(
+        listener: TcpListener,
+        handler: Arc<dyn Handler>,
+        connection_limit: usize,
+        name: &str,
+        timeouts: Timeouts,
+    ) -> io::Result<Server> {
         let addr = listener.local_addr()?;
         let listener_fd = listener.as_raw_fd();
         let (tx, rx) = crossbeam_channel::unbounded();
@@ -294,6 +333,7 @@ impl Server {
             registry: Mutex::new(HashMap::new()),
             stopped: AtomicBool::new(false),
             connection_limit,
+            timeouts,
         });
         let s = shared.clone();
         let accept_thread = std::thread::Builder::new()
@@ -459,8 +499,9 @@ enum Head {
 
 fn serve_connection(stream: &TcpStream, shared: &Shared) {
     let _ = stream.set_nodelay(true);
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-    let _ = stream.set_write_timeout(Some(HEAD_TIMEOUT));
+    let t = shared.timeouts;
+    let _ = stream.set_read_timeout(Some(t.poll));
+    let _ = stream.set_write_timeout(Some(t.head));
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
     loop {
         if shared.stopped.load(Ordering::SeqCst) {
@@ -480,7 +521,7 @@ fn serve_connection(stream: &TcpStream, shared: &Shared) {
                 return;
             }
         };
-        if !discard_body(stream, &mut buf, body_len) {
+        if !discard_body(stream, &mut buf, body_len, t.head) {
             return;
         }
         let response = shared.handler.handle(&request);
@@ -531,8 +572,8 @@ fn read_head(stream: &TcpStream, buf: &mut Vec<u8>, shared: &Shared) -> Head {
                     return Head::Gone;
                 }
                 match started {
-                    Some(t) if t.elapsed() > HEAD_TIMEOUT => return Head::Gone,
-                    None if idle_since.elapsed() > IDLE_TIMEOUT => return Head::Gone,
+                    Some(t) if t.elapsed() > shared.timeouts.head => return Head::Gone,
+                    None if idle_since.elapsed() > shared.timeouts.idle => return Head::Gone,
                     _ => {}
                 }
             }
@@ -611,7 +652,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, Response> {
 }
 
 /// Read and drop a request body of `len` bytes (part of it may already be in `buf`).
-fn discard_body(stream: &TcpStream, buf: &mut Vec<u8>, len: usize) -> bool {
+fn discard_body(stream: &TcpStream, buf: &mut Vec<u8>, len: usize, limit: Duration) -> bool {
     let from_buf = len.min(buf.len());
     buf.drain(..from_buf);
     let mut left = len - from_buf;
@@ -622,7 +663,7 @@ fn discard_body(stream: &TcpStream, buf: &mut Vec<u8>, len: usize) -> bool {
             Ok(0) => return false,
             Ok(n) => left -= n,
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                if started.elapsed() > HEAD_TIMEOUT {
+                if started.elapsed() > limit {
                     return false;
                 }
             }
@@ -771,6 +812,56 @@ mod tests {
             status("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"),
             Some(501)
         );
+    }
+
+    struct Hello;
+    impl Handler for Hello {
+        fn handle(&self, _: &Request) -> Response {
+            Response::json(200, &serde_json::json!({"hello": true}))
+        }
+    }
+
+    #[test]
+    fn slow_and_silent_clients_are_closed_after_their_timeouts() {
+        let timeouts = Timeouts {
+            head: Duration::from_millis(300),
+            idle: Duration::from_millis(600),
+            poll: Duration::from_millis(50),
+        };
+        let listener = listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let server = Server::start_with(listener, Arc::new(Hello), 100, "t", timeouts).unwrap();
+        let started = Instant::now();
+        // Slowloris: a head that never completes, one byte at a time.
+        let mut slow = TcpStream::connect(server.addr()).unwrap();
+        let mut silent = TcpStream::connect(server.addr()).unwrap();
+        slow.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        silent
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let closed_at = std::thread::spawn(move || {
+            let mut buf = [0u8; 64];
+            for b in b"GET / HTTP/1.1\r\nX-Slow: " {
+                if slow.write_all(&[*b]).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let r = slow.read(&mut buf);
+            (r.map_err(|e| e.kind()), started.elapsed())
+        });
+        // Meanwhile others are served.
+        let ok = get(server.addr(), "/", &[], Duration::from_secs(5)).unwrap();
+        assert_eq!(ok.status, 200);
+        let (read, at) = closed_at.join().unwrap();
+        assert!(
+            matches!(read, Ok(0) | Err(ErrorKind::ConnectionReset)),
+            "{read:?}"
+        );
+        assert!(at < Duration::from_secs(3), "closed after {at:?}");
+        // The silent one is closed once idle too long.
+        let mut buf = [0u8; 8];
+        assert!(matches!(silent.read(&mut buf), Ok(0)));
+        assert!(started.elapsed() >= Duration::from_millis(600));
     }
 
     #[test]
