@@ -56,10 +56,10 @@ pub fn draw(dir: &Path, stats: &Stats, layout: &Layout) -> Result<Vec<PathBuf>, 
     let stem = dir.join("over-time");
     let in_flight = Series {
         label: "in flight".into(),
-        points: stats.series.in_flight(),
+        points: stats.series.in_flight(200),
     };
     let rate = Series {
-        label: "completions per s".into(),
+        label: "completed per s".into(),
         points: stats.series.completions_per_s(80),
     };
     if !in_flight.points.is_empty() {
@@ -68,7 +68,7 @@ pub fn draw(dir: &Path, stats: &Stats, layout: &Layout) -> Result<Vec<PathBuf>, 
             &axes(
                 "In flight and completions over time",
                 "time since batch start (model ms)",
-                "requests in flight / completions per s",
+                "requests",
             ),
             &[in_flight, rate],
         )
