@@ -802,7 +802,14 @@ impl Span {
 fn y_label_area(y: Span) -> f64 {
     let longest = [y.lo, y.hi, (y.lo + y.hi) / 2.0]
         .iter()
-        .map(|v| fmt_num(if y.log { 10f64.powf(v.log10().floor()) } else { *v }).len())
+        .map(|v| {
+            fmt_num(if y.log {
+                10f64.powf(v.log10().floor())
+            } else {
+                *v
+            })
+            .len()
+        })
         .max()
         .unwrap_or(4)
         .max(3);

@@ -360,7 +360,13 @@ pub fn draw_all(t: &Table, dir: &Path) -> Result<Vec<Chart>, PlotError> {
         let n = faults
             .iter()
             .filter_map(|f| cells(t, "sweep", f))
-            .map(|p| p.values().flat_map(|c| c.keys()).copied().max().unwrap_or(0))
+            .map(|p| {
+                p.values()
+                    .flat_map(|c| c.keys())
+                    .copied()
+                    .max()
+                    .unwrap_or(0)
+            })
             .min()
             .unwrap_or(0);
         let order = policy_order(base.keys().cloned());

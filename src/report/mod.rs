@@ -520,7 +520,10 @@ fn policy_table(t: &Table) -> Vec<Vec<String>> {
 /// Which policy to use: how far auto and the best fixed policies are from the best at each N.
 fn recommendation(t: &Table) -> Option<String> {
     let mut parts = Vec::new();
-    for (topo, name) in [("default", "measured system"), ("no-ceiling", "without the ceiling")] {
+    for (topo, name) in [
+        ("default", "measured system"),
+        ("no-ceiling", "without the ceiling"),
+    ] {
         let ps = sweep(t, topo)?;
         let mut ns: Vec<u64> = ps.values().flat_map(|c| c.keys().copied()).collect();
         ns.sort();
@@ -598,7 +601,13 @@ fn fault_table(t: &Table, base_topo: &str, suffix: &str) -> Option<Vec<Vec<Strin
     let n = topos
         .iter()
         .filter_map(|f| sweep(t, f))
-        .map(|p| p.values().flat_map(|c| c.keys()).copied().max().unwrap_or(0))
+        .map(|p| {
+            p.values()
+                .flat_map(|c| c.keys())
+                .copied()
+                .max()
+                .unwrap_or(0)
+        })
         .min()?;
     let mut head = vec![format!("policy (N = {n}), mean / p99")];
     head.push(base_topo.to_string());
@@ -607,7 +616,9 @@ fn fault_table(t: &Table, base_topo: &str, suffix: &str) -> Option<Vec<Vec<Strin
     for p in policy_order(base.keys().cloned()) {
         let mut row = vec![p.clone()];
         for topo in std::iter::once(base_topo).chain(topos.iter().map(String::as_str)) {
-            let c = sweep(t, topo).and_then(|ps| ps.get(&p)).and_then(|c| c.get(&n));
+            let c = sweep(t, topo)
+                .and_then(|ps| ps.get(&p))
+                .and_then(|c| c.get(&n));
             row.push(c.map_or("-".into(), |c| {
                 format!(
                     "{} / {}",
