@@ -914,7 +914,7 @@ pub fn charts(limits: &Limits, out: &Path) -> anyhow::Result<Vec<String>> {
             &Axes {
                 title: "Who limits a batch of N (measured figures)".into(),
                 x_label: "N (requests)".into(),
-                y_label: "lower bound on makespan (ms)".into(),
+                y_label: "lower bound (ms)".into(),
                 log_x: true,
                 log_y: true,
             },
