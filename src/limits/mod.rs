@@ -30,16 +30,17 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, clap::Args)]
 pub struct LimitsArgs {
     /// Forwarding unit to measure (worker URLs are unknown, so direct comparisons are skipped).
-    #[arg(long, env = "CMDUNIT_FORWARDER", conflicts_with = "emulate")]
+    #[arg(long, env = "CMDUNIT_FORWARDER")]
     pub forwarder: Option<String>,
-    /// Measure the embedded emulator (started in-process on free loopback ports).
+    /// Measure the embedded emulator (started in-process on free loopback ports); the default
+    /// when no --forwarder is given, and it wins over one (e.g. from CMDUNIT_FORWARDER).
     #[arg(long)]
     pub emulate: bool,
     /// Topology of the emulator (default: the measured 2021 system).
-    #[arg(long, requires = "emulate")]
+    #[arg(long)]
     pub topology: Option<PathBuf>,
     /// Emulator time scale (0.1 = ten times faster); figures stay in model milliseconds.
-    #[arg(long, default_value_t = 0.1, requires = "emulate")]
+    #[arg(long, default_value_t = 0.1)]
     pub time_scale: f64,
     /// Where limits.json, limits.md and the charts go.
     #[arg(long, default_value = "results/limits")]
