@@ -43,9 +43,11 @@ pub fn answers(l: &Limits) -> Vec<(String, String)> {
             e503,
             match b.first_failure_ms {
                 Some(ms) => format!(
-                    " (from {} s: the router's timeout, i.e. once more than ≈ {} requests queue)",
-                    f1(ms / 1000.0),
-                    f0(ms / c.service_ms.max(1e-9))
+                    ": a request queued behind ≈ {} others waits ≈ {} s at the machine, past the \
+                     router's timeout (first 503 seen by the client after {} s)",
+                    b.ok,
+                    f1(b.ok as f64 * c.service_ms / 1000.0),
+                    f1(ms / 1000.0)
                 ),
                 None => String::new(),
             }
@@ -183,20 +185,21 @@ pub fn answers(l: &Limits) -> Vec<(String, String)> {
         }
         None => q7.push_str("; cold start not measured"),
     }
-    match p.router_timeout_ms {
-        Some(t) => {
+    match (&l.machine_capacity.burst, p.router_timeout_ms) {
+        (Some(b), Some(_)) => {
             let _ = write!(
                 q7,
-                "; the router gives up after {} s (503, the work is still done).",
-                f1(t / 1000.0)
+                "; the router answers 503 once a request has waited ≈ {} s at a machine (the work \
+                 is still done).",
+                f1(b.ok as f64 * l.machine_capacity.service_ms / 1000.0)
             );
         }
-        None => q7.push('.'),
+        _ => q7.push('.'),
     }
     out.push(("How much latency does the cloud platform add?".into(), q7));
     out.push((
         "What are the downsides of this architecture?".into(),
-        l.downsides.join(" "),
+        downsides(l).join(" "),
     ));
     out
 }
@@ -224,13 +227,18 @@ pub fn downsides(l: &Limits) -> Vec<String> {
     }
     d.push(format!(
         "(4) Machines serve one request at a time (≈ {} ms each), so a queue of N adds ≈ N × {} ms; \
-         nothing tells clients to back off until the router's 503 after {} s, and that work is wasted.",
+         nothing tells clients to back off until the router's 503{}, and that work is wasted.",
         f0(l.machine_capacity.service_ms),
         f0(l.machine_capacity.service_ms),
-        l.platform
-            .router_timeout_ms
-            .map(|t| f0(t / 1000.0))
-            .unwrap_or_else(|| "30".into())
+        l.machine_capacity
+            .burst
+            .as_ref()
+            .filter(|b| b.ok < b.size)
+            .map(|b| format!(
+                " after ≈ {} s",
+                f0(b.ok as f64 * l.machine_capacity.service_ms / 1000.0)
+            ))
+            .unwrap_or_default()
     ));
     if let Some(c) = l.platform.cold_start_ms {
         d.push(format!(
@@ -238,11 +246,13 @@ pub fn downsides(l: &Limits) -> Vec<String> {
             f1(c / 1000.0)
         ));
     }
-    d.push(
-        "(6) GET /work picks a machine at random, blind to load and to 300–550 ms latency \
-         differences; clients must plan per region themselves."
-            .into(),
-    );
+    let rts: Vec<f64> = l.machines.iter().map(|m| m.response_time_ms.p50).collect();
+    d.push(format!(
+        "(6) GET /work picks a machine at random, blind to load and to the {}–{} ms spread of \
+         no-load response times; clients must plan per region themselves.",
+        f0(rts.iter().copied().fold(f64::INFINITY, f64::min)),
+        f0(rts.iter().copied().fold(0.0, f64::max))
+    ));
     d
 }
 

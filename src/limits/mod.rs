@@ -233,6 +233,9 @@ pub struct RegionLatency {
     pub response_time_ms: Dist,
     /// What the client saw through the forwarding unit.
     pub client_rtt_ms: Dist,
+    /// Every no-load `response_time` of the region (for its distribution chart).
+    #[serde(default)]
+    pub samples_ms: Vec<f64>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -525,6 +528,7 @@ pub fn measure(system: &System, plan: &LimitsPlan) -> anyhow::Result<Limits> {
                 region: r.clone(),
                 response_time_ms: Dist::of(&rts),
                 client_rtt_ms: Dist::default(),
+                samples_ms: rts,
             }
         })
         .collect::<Vec<_>>();
@@ -855,21 +859,23 @@ pub fn charts(limits: &Limits, out: &Path) -> anyhow::Result<Vec<String>> {
     )?;
     names.push("limits-throughput".to_string());
 
-    let bars: Vec<(String, f64)> = limits
-        .machines
+    let samples: Vec<(String, Vec<f64>)> = limits
+        .regions
         .iter()
-        .map(|m| (m.machine.clone(), m.response_time_ms.p50))
+        .filter(|r| !r.samples_ms.is_empty())
+        .map(|r| (r.region.clone(), r.samples_ms.clone()))
         .collect();
-    if !bars.is_empty() {
-        plot::bar_chart(
+    if !samples.is_empty() {
+        plot::cdf_chart_with(
             &out.join("limits-latency"),
             &Axes {
-                title: "No-load response_time by machine (median)".into(),
-                x_label: "machine".into(),
-                y_label: "response_time (ms)".into(),
+                title: "No-load response_time by region".into(),
+                x_label: "response_time (ms)".into(),
+                y_label: "fraction of answers".into(),
                 ..Axes::default()
             },
-            &bars,
+            &samples,
+            true,
         )?;
         names.push("limits-latency".into());
     }
@@ -943,13 +949,10 @@ pub fn charts(limits: &Limits, out: &Path) -> anyhow::Result<Vec<String>> {
                 },
                 Series {
                     label: "K × 1 FU ceiling".into(),
+                    // Drawn until it passes the machines' capacity by 30% (beyond, moot).
                     points: (1..=k1 as usize)
-                        .map(|k| {
-                            (
-                                k as f64,
-                                (k as f64 * b.ceiling_rps).min(b.machines_combined_rps * 1.6),
-                            )
-                        })
+                        .map(|k| (k as f64, k as f64 * b.ceiling_rps))
+                        .take_while(|p| p.1 <= 1.3 * b.machines_combined_rps)
                         .collect(),
                 },
             ],

@@ -174,6 +174,7 @@ pub fn bar_chart(stem: &Path, axes: &Axes, bars: &[(String, f64)]) -> Result<(),
         let plot = frame(root, s, &axes.title, &[], false)?;
         let mut chart = ChartBuilder::on(&plot)
             .margin(px(10.0, s))
+            .margin_right(px(28.0, s))
             .x_label_area_size(px(70.0, s))
             .y_label_area_size(px(95.0, s))
             .build_cartesian_2d((0u32..n - 1).into_segmented(), 0f64..top)
@@ -268,6 +269,7 @@ pub fn stacked_bar_chart(
         let plot = frame(root, s, &axes.title, &legend, below)?;
         let mut chart = ChartBuilder::on(&plot)
             .margin(px(10.0, s))
+            .margin_right(px(28.0, s))
             .x_label_area_size(px(70.0, s))
             .y_label_area_size(px(longest as f64 * TICK_PX * 0.62 + 45.0, s))
             .build_cartesian_2d(0f64..right, (0u32..n - 1).into_segmented())
@@ -276,10 +278,13 @@ pub fn stacked_bar_chart(
             .configure_mesh()
             .disable_y_mesh()
             .y_labels(n as usize)
+            // The first category on top.
             .y_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(i) => {
-                    categories.get(*i as usize).cloned().unwrap_or_default()
-                }
+                SegmentValue::CenterOf(i) => (n as usize)
+                    .checked_sub(*i as usize + 1)
+                    .and_then(|c| categories.get(c))
+                    .cloned()
+                    .unwrap_or_default(),
                 _ => String::new(),
             })
             .x_labels(5)
@@ -299,7 +304,7 @@ pub fn stacked_bar_chart(
                 if v <= 0.0 {
                     continue;
                 }
-                let c32 = c as u32;
+                let c32 = n - 1 - c as u32;
                 let mut bar = Rectangle::new(
                     [
                         (left, SegmentValue::Exact(c32)),
@@ -355,6 +360,7 @@ pub fn grouped_bar_chart(
         let plot = frame(root, s, &axes.title, &legend, below)?;
         let mut chart = ChartBuilder::on(&plot)
             .margin(px(10.0, s))
+            .margin_right(px(28.0, s))
             .x_label_area_size(px(62.0, s))
             .y_label_area_size(px(longest as f64 * TICK_PX * 0.58 + 16.0, s))
             .build_cartesian_2d(0f64..right, 0f64..n)
@@ -483,7 +489,7 @@ pub fn cdf_points(values: &[f64], max_points: usize) -> Vec<(f64, f64)> {
 
 /// Logical canvas of the plot panel (SVG units); the PNG is drawn at twice this size.
 const WIDTH: u32 = 640;
-const HEIGHT: u32 = 420;
+const HEIGHT: u32 = 370;
 const PNG_SCALE: f64 = 2.0;
 const TITLE_PX: f64 = 27.0;
 const DESC_PX: f64 = 24.0;
@@ -792,6 +798,24 @@ impl Span {
     }
 }
 
+/// Room left of the plot for the y tick labels (as wide as the longest) and the axis name.
+fn y_label_area(y: Span) -> f64 {
+    let longest = [y.lo, y.hi, (y.lo + y.hi) / 2.0]
+        .iter()
+        .map(|v| {
+            fmt_num(if y.log {
+                10f64.powf(v.log10().floor())
+            } else {
+                *v
+            })
+            .len()
+        })
+        .max()
+        .unwrap_or(4)
+        .max(3);
+    longest as f64 * TICK_PX * 0.62 + DESC_PX * 1.6 + 14.0
+}
+
 /// Build a cartesian chart with linear or log axes and run `body` on it; the four combinations
 /// share one generic routine.
 fn xy_dispatch<F>(plot: &Area, s: f64, axes: &Axes, x: Span, y: Span, body: F) -> Result<(), String>
@@ -803,13 +827,14 @@ where
     let yr = AnyAxis::new(y);
     let mut chart = ChartBuilder::on(plot)
         .margin(px(12.0, s))
+        .margin_right(px(28.0, s))
         .x_label_area_size(px(58.0, s))
-        .y_label_area_size(px(100.0, s))
+        .y_label_area_size(px(y_label_area(y), s))
         .build_cartesian_2d(xr, yr)
         .map_err(|e| e.to_string())?;
     chart
         .configure_mesh()
-        .x_labels(if x.log { 12 } else { 5 })
+        .x_labels(if x.log { 6 } else { 5 })
         .y_labels(if y.log { 12 } else { 7 })
         .x_label_formatter(&|v| fmt_num(*v))
         .y_label_formatter(&|v| fmt_num(*v))
@@ -860,6 +885,12 @@ fn log_ticks(range: std::ops::Range<f64>, max: usize) -> Vec<f64> {
         }
         decade *= 10.0;
     }
+    let mantissa = |v: &f64| v / 10f64.powf(v.log10().floor());
+    let ones_fives: Vec<f64> = nice
+        .iter()
+        .copied()
+        .filter(|v| (mantissa(v) - 2.0).abs() > 1e-6)
+        .collect();
     let decades: Vec<f64> = nice
         .iter()
         .copied()
@@ -867,6 +898,8 @@ fn log_ticks(range: std::ops::Range<f64>, max: usize) -> Vec<f64> {
         .collect();
     if nice.len() <= max || decades.len() < 2 {
         nice
+    } else if ones_fives.len() <= max {
+        ones_fives
     } else {
         decades
     }

@@ -276,10 +276,7 @@ pub fn draw_all(t: &Table, dir: &Path) -> Result<Vec<Chart>, PlotError> {
                 out.push(Chart {
                     stem: "cdf-1000".into(),
                     title: "Completion-time CDFs at N = 1000 (repetition 1)".into(),
-                    takeaway:
-                        "Through one forwarding unit every policy completes at its ~59/s pace; \
-                               the curves differ in the first second and in the tail."
-                            .into(),
+                    takeaway: cdf_takeaway(&samples),
                 });
             }
         }
@@ -341,13 +338,23 @@ pub fn draw_all(t: &Table, dir: &Path) -> Result<Vec<Chart>, PlotError> {
         }
     }
 
-    let faults: Vec<&str> = ["slow-machine", "machine-down"]
-        .into_iter()
-        .filter(|f| cells(t, "sweep", f).is_some())
-        .collect();
-    if let (Some(base), false) = (cells(t, "sweep", "default"), faults.is_empty()) {
-        let topos: Vec<&str> = std::iter::once("default")
-            .chain(faults.iter().copied())
+    for (base_topo, suffix, system) in [
+        ("default", "", "measured system"),
+        ("no-ceiling", "-no-ceiling", "no ceiling"),
+    ] {
+        let faults: Vec<String> = ["slow-machine", "machine-down"]
+            .iter()
+            .map(|f| format!("{f}{suffix}"))
+            .filter(|f| cells(t, "sweep", f).is_some())
+            .collect();
+        let Some(base) = cells(t, "sweep", base_topo) else {
+            continue;
+        };
+        if faults.is_empty() {
+            continue;
+        }
+        let topos: Vec<&str> = std::iter::once(base_topo)
+            .chain(faults.iter().map(String::as_str))
             .collect();
         // The largest N every fault topology has.
         let n = faults
@@ -363,13 +370,13 @@ pub fn draw_all(t: &Table, dir: &Path) -> Result<Vec<Chart>, PlotError> {
             .min()
             .unwrap_or(0);
         let order = policy_order(base.keys().cloned());
-        for (stem, what, metric) in [
+        for (metric_stem, what, metric) in [
             (
-                "faults-p99",
+                "p99",
                 "p99 completion",
                 (|c: &Cell| c.completion_p99_ms.mean) as fn(&Cell) -> f64,
             ),
-            ("faults-mean", "mean completion", |c: &Cell| {
+            ("mean", "mean completion", |c: &Cell| {
                 c.completion_mean_ms.mean
             }),
         ] {
@@ -378,7 +385,7 @@ pub fn draw_all(t: &Table, dir: &Path) -> Result<Vec<Chart>, PlotError> {
                 .map(|topo| {
                     let policies = cells(t, "sweep", topo);
                     (
-                        topo.to_string(),
+                        fault_label(topo),
                         order
                             .iter()
                             .map(|p| {
@@ -391,10 +398,11 @@ pub fn draw_all(t: &Table, dir: &Path) -> Result<Vec<Chart>, PlotError> {
                     )
                 })
                 .collect();
+            let stem = format!("faults{suffix}-{metric_stem}");
             plot::grouped_bar_chart(
-                &dir.join(stem),
+                &dir.join(&stem),
                 &Axes {
-                    title: format!("{what} under faults, N = {n}"),
+                    title: format!("Faults, {system}, N = {n}"),
                     x_label: format!("{what} (ms)"),
                     y_label: String::new(),
                     ..Axes::default()
@@ -404,9 +412,9 @@ pub fn draw_all(t: &Table, dir: &Path) -> Result<Vec<Chart>, PlotError> {
                 true,
             )?;
             out.push(Chart {
-                stem: stem.into(),
-                title: format!("{what} with one machine slowed ×5 or down, N = {n}"),
-                takeaway: fault_takeaway(t, &order, n, metric, what),
+                stem,
+                title: format!("{what} with one machine slowed ×5 or down, {system}, N = {n}"),
+                takeaway: fault_takeaway(t, base_topo, &faults, &order, n, metric, what),
             });
         }
     }
@@ -419,6 +427,32 @@ fn best_cell<'a>(
     n: u64,
 ) -> Option<&'a Cell> {
     policies.get(p)?.get(&n)
+}
+
+fn cdf_takeaway(samples: &[(String, Vec<f64>)]) -> String {
+    let median = |v: &Vec<f64>| {
+        let mut v = v.clone();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let best = samples
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .min_by(|a, b| median(&a.1).total_cmp(&median(&b.1)));
+    let worst = samples
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .max_by(|a, b| median(&a.1).total_cmp(&median(&b.1)));
+    match (best, worst) {
+        (Some(b), Some(w)) => format!(
+            "Half the requests are done after {} with {}, after {} with {}.",
+            secs(median(&b.1)),
+            b.0,
+            secs(median(&w.1)),
+            w.0
+        ),
+        _ => String::new(),
+    }
 }
 
 fn efficiency_takeaway(policies: &BTreeMap<String, BTreeMap<u64, Cell>>) -> String {
@@ -481,14 +515,39 @@ fn scale_takeaway(per_n: &BTreeMap<u64, Vec<(f64, Cell)>>) -> String {
             ));
         }
     }
-    format!(
-        "{}; past K ≈ 4 the machines are the limit.",
-        parts.join("; ")
-    )
+    // Where more units stop helping: the smallest K within 10% of the best, at the largest N.
+    let plateau = per_n.values().last().and_then(|pts| {
+        let best = pts
+            .iter()
+            .map(|(_, c)| c.makespan_ms.mean)
+            .fold(f64::INFINITY, f64::min);
+        pts.iter()
+            .find(|(_, c)| c.makespan_ms.mean <= 1.1 * best)
+            .map(|(k, _)| *k)
+    });
+    match plateau {
+        Some(k) => format!(
+            "{}; from K = {k} on, more units barely help: the machines are the limit.",
+            parts.join("; ")
+        ),
+        None => parts.join("; "),
+    }
+}
+
+/// "slow-machine-no-ceiling" → "us/0 ×5 slower"-style legend names.
+fn fault_label(topo: &str) -> String {
+    let base = topo.trim_end_matches("-no-ceiling");
+    match base {
+        "slow-machine" => "one machine ×5 slower".into(),
+        "machine-down" => "one machine down".into(),
+        _ => "no fault".into(),
+    }
 }
 
 fn fault_takeaway(
     t: &Table,
+    base: &str,
+    faults: &[String],
     order: &[String],
     n: u64,
     metric: fn(&Cell) -> f64,
@@ -501,22 +560,31 @@ fn fault_takeaway(
             .and_then(|c| c.get(&n))
             .map(metric)
     };
-    let mut worst = Vec::new();
-    for topo in ["slow-machine", "machine-down"] {
-        let ratios: Vec<(String, f64)> = order
+    let mut parts = Vec::new();
+    for topo in faults {
+        let under: Vec<(String, f64, f64)> = order
             .iter()
-            .filter_map(|p| Some((p.clone(), get(topo, p)? / get("default", p)?)))
-            .filter(|(_, r)| r.is_finite())
+            .filter_map(|p| {
+                let v = get(topo, p)?;
+                Some((p.clone(), v, v / get(base, p)?))
+            })
+            .filter(|(_, v, r)| v.is_finite() && r.is_finite())
             .collect();
         if let (Some(best), Some(bad)) = (
-            ratios.iter().min_by(|a, b| a.1.total_cmp(&b.1)),
-            ratios.iter().max_by(|a, b| a.1.total_cmp(&b.1)),
+            under.iter().min_by(|a, b| a.1.total_cmp(&b.1)),
+            under.iter().max_by(|a, b| a.1.total_cmp(&b.1)),
         ) {
-            worst.push(format!(
-                "{topo}: {what} of {} grows ×{:.2}, of {} ×{:.2}",
-                best.0, best.1, bad.0, bad.1
+            parts.push(format!(
+                "{}: best {} {} (×{:.2} its no-fault {what}), worst {} {} (×{:.2})",
+                fault_label(topo),
+                best.0,
+                secs(best.1),
+                best.2,
+                bad.0,
+                secs(bad.1),
+                bad.2
             ));
         }
     }
-    worst.join("; ")
+    format!("{}.", parts.join("; "))
 }

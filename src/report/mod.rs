@@ -146,37 +146,62 @@ fn blocks(
     let policies = policy_order(main.iter().map(|r| r.policy.clone()));
 
     b.push(Block::Title("cmdunit: evaluation report".into()));
-    b.push(Block::Para(
+    let system = match limits.and_then(|l| l.model.as_ref()) {
+        Some(m) => {
+            let rt: Vec<f64> = m.response_time_ms.values().copied().collect();
+            format!(
+                " The system is the 2021 forwarding unit with five cloud workers (asia 0–1, emea 0, \
+                 us 0–1), reproduced by cmdunit's emulator from public measurements (topology \
+                 \"{}\"): no-load response times {:.0}–{:.0} ms, one request at a time per machine \
+                 (≈ {:.0}/s each), and a forwarding unit that passes ≈ {:.0} requests/s and adds \
+                 ≈ {:.0} ms.",
+                m.topology,
+                rt.iter().copied().fold(f64::INFINITY, f64::min),
+                rt.iter().copied().fold(0.0, f64::max),
+                m.machine_capacity_rps,
+                m.forwarder_ceiling_rps,
+                m.forwarder_overhead_ms
+            )
+        }
+        None => {
+            " The system is the 2021 forwarding unit with five cloud workers (asia 0–1, emea 0, \
+                  us 0–1), reproduced by cmdunit's emulator."
+                .to_string()
+        }
+    };
+    b.push(Block::Para(format!(
         "cmdunit is a command unit: told N, it calibrates the system (each machine's latency and \
          service time, the forwarding unit's overhead and ceiling), plans how to spread the N \
-         requests over the forwarding unit's /work endpoints with one of nine policies (auto \
+         requests over the forwarding unit's /work endpoints with one of {} policies (auto \
          picks one from N and the calibration), runs the batch on blocking per-thread HTTP agents \
-         and reports every request. The system is the 2021 forwarding unit with five cloud \
-         workers (asia 0–1, emea 0, us 0–1), reproduced by cmdunit's emulator from public \
-         measurements: 290–500 ms round trips, one request at a time per machine (≈ 45/s), and a \
-         forwarding unit that passes ≈ 59 requests/s and adds ≈ 30 ms."
-            .into(),
-    ));
+         and reports every request.{system}",
+        crate::policy::ALL.len()
+    )));
     b.push(Block::Para(format!(
         "Method: every policy ({}) × N ∈ {{{}}} × {} repetition(s) against the emulator at time \
          scale {} (all times are model milliseconds: wall time / scale), on the default system \
-         and on one whose forwarding unit has no ceiling; the same with one machine slowed ×5 and \
-         one down; N = 1000 and 5000 over K = 1…8 forwarding units; the system's limits measured \
-         by `cmdunit limits`. Lower bound: the later of the machines' and the forwarding units' \
+         and on one whose forwarding unit has no ceiling; both again with one machine slowed ×5 \
+         and with one down (topologies/slow-machine*.toml, machine-down*.toml; 1 repetition); {} \
+         over K ∈ {{{}}} forwarding units; the system's limits measured by `cmdunit limits`. Lower bound: the later of the machines' and the forwarding units' \
          bounds for N jobs at time 0 (efficiency = bound / makespan). Bands and whiskers: min–max \
          over repetitions.",
         policies.len(),
         ns.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
         reps,
-        scale.map_or("n/a".into(), |s| s.to_string())
+        scale.map_or("n/a".into(), |s| s.to_string()),
+        scale_ns(t),
+        scale_ks(t)
     )));
-    b.push(Block::Para(headline(t)));
+    b.push(Block::Para(headline(t, limits)));
     b.push(Block::Charts {
         charts: take(charts, &["makespan-default", "makespan-no-ceiling"]),
         print: true,
     });
     b.push(Block::Heading("Which policy for which N".into()));
     b.push(Block::Table(policy_table(t)));
+    if let Some(line) = recommendation(t) {
+        b.push(Block::Small(line));
+    }
     if let Some(ts) = timescale_line(t) {
         b.push(Block::Small(ts));
     }
@@ -220,23 +245,33 @@ fn blocks(
             &[
                 "makespan-forwarders",
                 "efficiency-default",
-                "completion-p99-default",
-                "cdf-1000",
-                "per-machine-1000",
+                "faults-no-ceiling-p99",
                 "faults-p99",
+                "per-machine-1000",
+                "cdf-1000",
             ],
         ),
         print: true,
     });
     b.push(Block::Charts {
-        charts: take(charts, &["completion-mean-default", "faults-mean"]),
+        charts: take(
+            charts,
+            &[
+                "completion-mean-default",
+                "completion-p99-default",
+                "faults-mean",
+                "faults-no-ceiling-mean",
+            ],
+        ),
         print: false,
     });
-    if let Some(rows) = fault_table(t) {
-        b.push(Block::MarkdownOnly(vec![
-            Block::Heading("Faults, full figures".into()),
-            Block::Table(rows),
-        ]));
+    for (base, suffix) in [("default", ""), ("no-ceiling", "-no-ceiling")] {
+        if let Some(rows) = fault_table(t, base, suffix) {
+            b.push(Block::MarkdownOnly(vec![
+                Block::Heading(format!("Faults, full figures ({base} system)")),
+                Block::Table(rows),
+            ]));
+        }
     }
     b
 }
@@ -290,7 +325,7 @@ fn limit_chart_list(l: &Limits, stems: &[String]) -> Vec<Chart> {
                     },
                 ),
                 "limits-latency" => (
-                    "No-load response_time by machine",
+                    "No-load response_time by region",
                     match (fastest, slowest) {
                         (Some(f), Some(s)) => format!(
                             "{} answers fastest ({:.0} ms), {} slowest ({:.0} ms): the network, \
@@ -318,7 +353,40 @@ fn limit_chart_list(l: &Limits, stems: &[String]) -> Vec<Chart> {
 }
 
 /// The first page's headline, from the files.
-fn headline(t: &Table) -> String {
+fn scale_ks(t: &Table) -> String {
+    let mut ks: Vec<u64> = t
+        .get("scale")
+        .map(|g| {
+            g.keys()
+                .filter_map(|k| k.strip_prefix('k')?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    ks.sort();
+    ks.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+}
+
+fn scale_ns(t: &Table) -> String {
+    let mut ns: Vec<u64> = t
+        .get("scale")
+        .map(|g| {
+            g.values()
+                .flat_map(|ps| ps.values().flat_map(|c| c.keys().copied()))
+                .collect()
+        })
+        .unwrap_or_default();
+    ns.sort();
+    ns.dedup();
+    format!(
+        "N = {}",
+        ns.iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(" and ")
+    )
+}
+
+fn headline(t: &Table, limits: Option<&Limits>) -> String {
     let mut parts = Vec::new();
     if let Some(ps) = sweep(t, "default") {
         let n = if ps.values().any(|c| c.contains_key(&1000)) {
@@ -345,7 +413,15 @@ fn headline(t: &Table) -> String {
                     secs(r.makespan_ms.mean)
                 ));
             }
-            parts.push(s + ": every policy that spreads the load is capped near 59 requests/s by the forwarding unit.");
+            let pace = n as f64 / (ms / 1000.0);
+            parts.push(match limits {
+                Some(l) => format!(
+                    "{s}: {pace:.0} requests/s, against a measured forwarding-unit ceiling of \
+                     {:.0}/s — whatever the policy, the forwarding unit sets the pace.",
+                    l.forwarder_bottleneck.ceiling_rps
+                ),
+                None => format!("{s}: {pace:.0} requests/s."),
+            });
         }
     }
     if let Some(scale) = t.get("scale") {
@@ -405,12 +481,12 @@ fn headline(t: &Table) -> String {
 fn policy_table(t: &Table) -> Vec<Vec<String>> {
     let mut rows = vec![vec![
         "N".to_string(),
-        "best, measured system".into(),
+        "best (measured)".into(),
         "makespan".into(),
         "efficiency".into(),
         "auto ran".into(),
         "auto makespan".into(),
-        "best, no ceiling".into(),
+        "best (no ceiling)".into(),
         "makespan".into(),
     ]];
     let Some(ps) = sweep(t, "default") else {
@@ -439,6 +515,47 @@ fn policy_table(t: &Table) -> Vec<Vec<String>> {
         ]);
     }
     rows
+}
+
+/// Which policy to use: how far auto and the best fixed policies are from the best at each N.
+fn recommendation(t: &Table) -> Option<String> {
+    let mut parts = Vec::new();
+    for (topo, name) in [
+        ("default", "measured system"),
+        ("no-ceiling", "without the ceiling"),
+    ] {
+        let ps = sweep(t, topo)?;
+        let mut ns: Vec<u64> = ps.values().flat_map(|c| c.keys().copied()).collect();
+        ns.sort();
+        ns.dedup();
+        // Worst ratio to the best policy over all N, per policy.
+        let mut worst: Vec<(String, f64)> = ps
+            .iter()
+            .filter_map(|(p, cells)| {
+                let r = ns
+                    .iter()
+                    .map(|n| {
+                        let best = best_at(ps, *n, |c| c.makespan_ms.mean)?.1;
+                        Some(cells.get(n)?.makespan_ms.mean / best)
+                    })
+                    .collect::<Option<Vec<f64>>>()?;
+                Some((p.clone(), r.into_iter().fold(0.0, f64::max)))
+            })
+            .collect();
+        worst.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let top: Vec<String> = worst
+            .iter()
+            .take(3)
+            .map(|(p, r)| format!("{p} (≤ {:.0}% slower)", 100.0 * (r - 1.0)))
+            .collect();
+        parts.push(format!("{name}: {}", top.join(", ")));
+    }
+    Some(format!(
+        "Closest to the best at every N (worst gap to the best policy over all N): {}. auto picks \
+         from N and the calibration, so it is the default; a fixed policy only pays off when its \
+         weakness is known not to matter.",
+        parts.join("; ")
+    ))
 }
 
 fn timescale_line(t: &Table) -> Option<String> {
@@ -471,10 +588,11 @@ fn timescale_line(t: &Table) -> Option<String> {
     ))
 }
 
-fn fault_table(t: &Table) -> Option<Vec<Vec<String>>> {
-    let base = sweep(t, "default")?;
-    let topos: Vec<&str> = ["slow-machine", "machine-down"]
-        .into_iter()
+fn fault_table(t: &Table, base_topo: &str, suffix: &str) -> Option<Vec<Vec<String>>> {
+    let base = sweep(t, base_topo)?;
+    let topos: Vec<String> = ["slow-machine", "machine-down"]
+        .iter()
+        .map(|f| format!("{f}{suffix}"))
         .filter(|f| sweep(t, f).is_some())
         .collect();
     if topos.is_empty() {
@@ -492,12 +610,12 @@ fn fault_table(t: &Table) -> Option<Vec<Vec<String>>> {
         })
         .min()?;
     let mut head = vec![format!("policy (N = {n}), mean / p99")];
-    head.push("default".into());
-    head.extend(topos.iter().map(|s| s.to_string()));
+    head.push(base_topo.to_string());
+    head.extend(topos.iter().cloned());
     let mut rows = vec![head];
     for p in policy_order(base.keys().cloned()) {
         let mut row = vec![p.clone()];
-        for topo in std::iter::once("default").chain(topos.iter().copied()) {
+        for topo in std::iter::once(base_topo).chain(topos.iter().map(String::as_str)) {
             let c = sweep(t, topo)
                 .and_then(|ps| ps.get(&p))
                 .and_then(|c| c.get(&n));

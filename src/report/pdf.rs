@@ -229,17 +229,25 @@ impl<'a> Layout<'a> {
             return;
         }
         let width = PAGE_W - 2.0 * MARGIN_X;
-        let size = SMALL;
-        // Column widths proportional to their widest cell.
-        let widths: Vec<f64> = (0..cols)
-            .map(|c| {
-                rows.iter()
-                    .map(|r| self.m.width(r.get(c).map_or("", |s| s), size, true))
-                    .fold(20.0, f64::max)
-            })
-            .collect();
-        let total: f64 = widths.iter().sum();
-        let scale = (width / (total + 8.0 * cols as f64)).min(1.0);
+        // Column widths from their widest cell; a table too wide gets smaller type, never
+        // overlapping columns.
+        let widths_at = |size: f64| -> Vec<f64> {
+            (0..cols)
+                .map(|c| {
+                    rows.iter()
+                        .map(|r| self.m.width(r.get(c).map_or("", |s| s), size, true))
+                        .fold(10.0, f64::max)
+                })
+                .collect()
+        };
+        let natural: f64 = widths_at(SMALL).iter().sum::<f64>() + 8.0 * cols as f64;
+        let size = if natural > width {
+            SMALL * (width - 8.0 * cols as f64) / (natural - 8.0 * cols as f64)
+        } else {
+            SMALL
+        };
+        let widths = widths_at(size);
+        let scale = 1.0;
         let lh = size * 1.45;
         self.ensure(lh * rows.len() as f64 + 4.0);
         let mut y = self.y;
