@@ -26,7 +26,6 @@
 #                            Dockerfile with --no-cache
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
 
 BUILD_BASE=rust:1-bookworm
 RUNTIME_BASE=debian:bookworm-slim
@@ -84,6 +83,10 @@ echo "compose: $("${COMPOSE[@]}" version 2>/dev/null | head -n 1)"
 
 DOCKERD_PID=
 WORK=
+unmount_exec() { # dockerd leaves its default network namespace mounted under its exec root
+    awk -v d="$RUNDIR/exec/" 'index($2, d) == 1 { print $2 }' /proc/mounts | xargs -r -n1 umount
+    rm -rf "$RUNDIR/exec"
+}
 cleanup() {
     local rc=$?
     set +e
@@ -99,9 +102,7 @@ cleanup() {
         for _ in $(seq 60); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.5; done
         kill -0 "$DOCKERD_PID" 2>/dev/null && kill -9 "$DOCKERD_PID"
         wait "$DOCKERD_PID" 2>/dev/null
-        # dockerd leaves its default network namespace mounted.
-        awk -v d="$RUNDIR/exec/" 'index($2, d) == 1 { print $2 }' /proc/mounts | xargs -r -n1 umount
-        rm -rf "$RUNDIR/exec"
+        unmount_exec
         echo "docker-check: dockerd stopped"
     fi
     [ "$rc" = 0 ] || { echo "docker-check: dockerd log tail:" >&2; tail -n 20 "$RUNDIR/dockerd.log" >&2 2>/dev/null; }
@@ -114,6 +115,7 @@ step "start dockerd"
 mkdir -p "$CACHE/data" "$RUNDIR"
 [ -S "$RUNDIR/docker.sock" ] && $DOCKER version >/dev/null 2>&1 &&
     die "a dockerd already answers on $RUNDIR/docker.sock (another docker-check running?)"
+unmount_exec # what a killed run left behind
 start_dockerd() { # start_dockerd DRIVER IPTABLES: 0 once it answers, 1 if it died or never did
     rm -f "$RUNDIR/docker.sock" "$RUNDIR/dockerd.pid"
     dockerd --data-root "$CACHE/data" --exec-root "$RUNDIR/exec" --pidfile "$RUNDIR/dockerd.pid" \
@@ -287,7 +289,9 @@ batch() { # batch ARGS...: `cmdunit N ARGS` against the emulator container; chec
     failed=$(jq -er '.failed' <<<"$json") || die "no .failed in the JSON of cmdunit $N $*: $json"
     policy=$(jq -r '.policy // "?"' <<<"$json")
     makespan=$(jq -r '(.makespan_ms // 0) | round' <<<"$json")
-    [ "$ok" = "$N" ] && [ "$failed" = 0 ] || die "cmdunit $N $*: ok=$ok failed=$failed (want ok=$N failed=0)"
+    if [ "$ok" != "$N" ] || [ "$failed" != 0 ]; then
+        die "cmdunit $N $*: ok=$ok failed=$failed (want ok=$N failed=0)"
+    fi
     RUN_LINES+=("$(printf 'docker run cmdunit %s %-27s ok=%s failed=%s policy=%s makespan_ms=%s wall=%ss' \
         "$N" "$*" "$ok" "$failed" "$policy" "$makespan" $(($(date +%s) - t)))")
     echo "${RUN_LINES[-1]}"
@@ -312,9 +316,11 @@ export CMDUNIT_PUBLISH=127.0.0.1:
     { tail -n 30 "$RUNDIR/compose.log"; die "docker compose up: the cmdunit service failed"; }
 COMPOSE_SUMMARY=$($DOCKER run --rm -v cmdunit-check_results:/data/results --entrypoint bash "$IMAGE" -c \
     'cat results/runs/*/summary.json') || die "the compose batch left no summary.json in its volume"
-c_ok=$(jq -er .ok <<<"$COMPOSE_SUMMARY") && c_failed=$(jq -er .failed <<<"$COMPOSE_SUMMARY") ||
-    die "unreadable summary.json from the compose batch"
-[ "$c_ok" = 800 ] && [ "$c_failed" = 0 ] || die "compose batch: ok=$c_ok failed=$c_failed (want 800, 0)"
+c_ok=$(jq -er .ok <<<"$COMPOSE_SUMMARY") || die "no .ok in the compose batch's summary.json"
+c_failed=$(jq -er .failed <<<"$COMPOSE_SUMMARY") || die "no .failed in the compose batch's summary.json"
+if [ "$c_ok" != 800 ] || [ "$c_failed" != 0 ]; then
+    die "compose batch: ok=$c_ok failed=$c_failed (want ok=800 failed=0)"
+fi
 COMPOSE_LINE="docker compose up (forwarder + cmdunit 800 --policy per-region-queues): ok=$c_ok failed=$c_failed, summary.json in the compose volume"
 echo "$COMPOSE_LINE"
 "${COMPOSE[@]}" down --volumes --timeout 2 >/dev/null 2>&1
