@@ -5,12 +5,16 @@
 use cmdunit::emulator::topology::Topology;
 use cmdunit::limits::{measure_emulator, LimitsPlan, ModelFigures};
 
+/// The two tests measure timing; running them at once would make each the other's load.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn within(measured: f64, expected: f64, tol: f64) -> bool {
     (measured - expected).abs() <= tol * expected
 }
 
 #[test]
 fn limits_agree_with_the_configured_model() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let topology = Topology::default();
     let model = ModelFigures::of(&topology);
     let plan = LimitsPlan {
@@ -64,6 +68,7 @@ fn limits_agree_with_the_configured_model() {
 
 #[test]
 fn forwarding_unit_ceiling_and_its_scale_out_are_measured() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let topology = Topology::default();
     let model = ModelFigures::of(&topology);
     let plan = LimitsPlan {
