@@ -43,11 +43,10 @@ pub fn answers(l: &Limits) -> Vec<(String, String)> {
             e503,
             match b.first_failure_ms {
                 Some(ms) => format!(
-                    ": a request queued behind ≈ {} others waits ≈ {} s at the machine, past the \
-                     router's timeout (first 503 seen by the client after {} s)",
-                    b.ok,
-                    f1(b.ok as f64 * c.service_ms / 1000.0),
-                    f1(ms / 1000.0)
+                    " — from {} s on (the router's timeout), i.e. once more than ≈ {} requests \
+                     queue at one machine",
+                    f1(ms / 1000.0),
+                    f0(ms / c.service_ms.max(1e-9))
                 ),
                 None => String::new(),
             }
@@ -185,16 +184,17 @@ pub fn answers(l: &Limits) -> Vec<(String, String)> {
         }
         None => q7.push_str("; cold start not measured"),
     }
-    match (&l.machine_capacity.burst, p.router_timeout_ms) {
-        (Some(b), Some(_)) => {
+    match p.router_timeout_ms {
+        Some(t) => {
             let _ = write!(
                 q7,
-                "; the router answers 503 once a request has waited ≈ {} s at a machine (the work \
-                 is still done).",
-                f1(b.ok as f64 * l.machine_capacity.service_ms / 1000.0)
+                "; the router answers 503 once a request has spent ≈ {} s at a machine (first 503 \
+                 after {} s; the work is still done).",
+                f0(t / 1000.0),
+                f1(t / 1000.0)
             );
         }
-        _ => q7.push('.'),
+        None => q7.push('.'),
     }
     out.push(("How much latency does the cloud platform add?".into(), q7));
     out.push((
@@ -230,14 +230,9 @@ pub fn downsides(l: &Limits) -> Vec<String> {
          nothing tells clients to back off until the router's 503{}, and that work is wasted.",
         f0(l.machine_capacity.service_ms),
         f0(l.machine_capacity.service_ms),
-        l.machine_capacity
-            .burst
-            .as_ref()
-            .filter(|b| b.ok < b.size)
-            .map(|b| format!(
-                " after ≈ {} s",
-                f0(b.ok as f64 * l.machine_capacity.service_ms / 1000.0)
-            ))
+        l.platform
+            .router_timeout_ms
+            .map(|t| format!(" after ≈ {} s", f0(t / 1000.0)))
             .unwrap_or_default()
     ));
     if let Some(c) = l.platform.cold_start_ms {
