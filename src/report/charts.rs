@@ -572,10 +572,10 @@ fn fault_takeaway(
             .collect();
         if let (Some(best), Some(bad)) = (
             under.iter().min_by(|a, b| a.1.total_cmp(&b.1)),
-            under.iter().max_by(|a, b| a.1.total_cmp(&b.1)),
+            under.iter().max_by(|a, b| a.2.total_cmp(&b.2)),
         ) {
             parts.push(format!(
-                "{}: best {} {} (×{:.2} its no-fault {what}), worst {} {} (×{:.2})",
+                "{}: best {} {} (×{:.2} its no-fault {what}), hit hardest {} {} (×{:.2})",
                 fault_label(topo),
                 best.0,
                 secs(best.1),
