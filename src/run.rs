@@ -318,6 +318,13 @@ pub fn run_batch(cfg: &RunConfig) -> Result<Summary, RunError> {
         cancelled: stats.cancelled,
         failures: stats.failures.clone(),
         retries: stats.retries,
+        moves: report.moves,
+        ejections: report.ejections,
+        forwarders_lost: report
+            .forwarders_lost
+            .iter()
+            .map(|&f| urls[f].clone())
+            .collect(),
         makespan_ms: stats.makespan_ms,
         lower_bound_ms: bound.lower_bound_ms,
         machines_bound_ms: bound.machines_ms,

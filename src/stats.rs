@@ -127,15 +127,33 @@ impl TimeSeries {
         self.ends[e] += 1;
     }
 
-    /// (bucket end, model ms) → jobs in flight at that moment.
-    pub fn in_flight(&self) -> Vec<(f64, f64)> {
+    /// (time, model ms) → jobs in flight, over at most `max_points` points: the level at the
+    /// end of each bucket, averaged over groups of neighbouring buckets.
+    pub fn in_flight(&self, max_points: usize) -> Vec<(f64, f64)> {
         let mut level: i64 = 0;
-        (0..self.starts.len())
+        let levels: Vec<f64> = (0..self.starts.len())
             .map(|i| {
                 level += self.starts[i] as i64 - self.ends[i] as i64;
-                ((i + 1) as f64 * self.width_ms, level.max(0) as f64)
+                level.max(0) as f64
             })
-            .collect()
+            .collect();
+        let group = levels.len().div_ceil(max_points.max(1)).max(1);
+        let width = self.width_ms * group as f64;
+        let mut points: Vec<(f64, f64)> = levels
+            .chunks(group)
+            .enumerate()
+            .map(|(i, c)| {
+                (
+                    (i as f64 + 0.5) * width,
+                    c.iter().sum::<f64>() / c.len() as f64,
+                )
+            })
+            .collect();
+        // End at the true final level (zero once every job has ended).
+        if let Some(&last) = levels.last() {
+            points.push((levels.len() as f64 * self.width_ms, last));
+        }
+        points
     }
 
     /// (bucket middle, model ms) → completions per second of model time, over at most
@@ -260,6 +278,7 @@ mod tests {
         let width = points[1].0 - points[0].0;
         let ends: f64 = points.iter().map(|(_, r)| r * width / 1000.0).sum();
         assert!((ends - 100_000.0).abs() < 1e-6);
-        assert_eq!(s.in_flight().last().map(|p| p.1), Some(0.0));
+        assert_eq!(s.in_flight(100).last().map(|p| p.1), Some(0.0));
+        assert!(s.in_flight(100).len() <= 101);
     }
 }

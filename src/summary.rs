@@ -24,6 +24,16 @@ pub struct Summary {
     pub failures: BTreeMap<String, u64>,
     /// Retries spent (attempts beyond the first).
     pub retries: u64,
+    /// Attempts that moved without spending the retry budget: off a forwarding unit that stopped
+    /// accepting connections, or off a machine just ejected.
+    #[serde(default)]
+    pub moves: u64,
+    /// Times a machine was ejected after repeated failures.
+    #[serde(default)]
+    pub ejections: u64,
+    /// Forwarding units taken out mid-run (URLs).
+    #[serde(default)]
+    pub forwarders_lost: Vec<String>,
     /// Batch start to the last outcome.
     pub makespan_ms: f64,
     pub lower_bound_ms: f64,

@@ -16,8 +16,8 @@ fn model_ms(d: Duration, scale: f64) -> f64 {
 fn no_load_response_times_match_the_measured_ranges() {
     let _serial = timing_lock();
     // The model's own medians sit close to the top of some ranges (us/0: 392 of 400 ms), so this
-    // test runs at a scale where host lag of a few wall milliseconds stays well under that margin.
-    let emu = start(topology("default"), 0.5, true, 1);
+    // test runs in real time: host lag must stay under 8 wall ms for most requests.
+    let emu = start(topology("no-ceiling"), 1.0, true, 1);
     let fu = emu.forwarder_urls()[0].clone();
     // One client per machine, 20 sequential requests each (the machines are independent, and
     // waiting in the forwarding unit's stage is not part of response_time).
@@ -76,6 +76,19 @@ fn a_thousand_at_once_to_one_machine_queue_at_the_machine_and_all_succeed() {
     eprintln!("1000 via the forwarding unit to us/1: median {med:.2} s, last {last:.2} s");
     assert!((10.5..=12.0).contains(&med), "median completion {med:.2} s");
     assert!((21.0..=23.5).contains(&last), "last completion {last:.2} s");
+    // Waiting in the forwarding unit's stage is not part of response_time: the machine's queue
+    // only holds the excess of 59/s over ~45/s, so response_time stays well under completion.
+    let max_rt = fired
+        .iter()
+        .filter_map(|f| f.answer.as_ref().ok())
+        .map(|a| a.json()["response_time"].as_f64().unwrap())
+        .fold(0.0, f64::max)
+        / 1000.0;
+    eprintln!("  largest response_time {max_rt:.2} s");
+    assert!(
+        max_rt > 2.0 && max_rt < 0.5 * last,
+        "largest response_time {max_rt:.2} s"
+    );
 }
 
 #[test]
@@ -155,7 +168,7 @@ fn makespan_s(fired: &[Fired], scale: f64) -> f64 {
 #[test]
 fn five_hundred_spread_over_the_machines_hit_the_forwarding_units_ceiling() {
     let _serial = timing_lock();
-    let scale = 0.1;
+    let scale = 0.2;
     let emu = start(topology("default"), scale, true, 1);
     let t = makespan_s(
         &fire_stamped(&emu, spread(&emu.forwarder_urls(), 500)),

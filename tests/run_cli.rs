@@ -99,6 +99,8 @@ fn json_output_has_the_promised_fields() {
         "machine-rr",
         "--format",
         "json",
+        "--timeout",
+        "600",
         "--out",
         dir.to_str().unwrap(),
         "-q",
@@ -160,4 +162,59 @@ fn json_output_has_the_promised_fields() {
         text.contains("Makespan") && text.contains("model time"),
         "{text}"
     );
+}
+
+#[test]
+fn ctrl_c_stops_sending_waits_for_what_is_in_flight_and_writes_everything() {
+    let _g = serial();
+    let dir = tmp_dir("cli-ctrl-c");
+    let n = 3000;
+    // 3000 requests through one unit at 17 ms each: ~51 s model, ~2.5 s wall at this scale.
+    let child = Command::new(env!("CARGO_BIN_EXE_cmdunit"))
+        .args([
+            &n.to_string(),
+            "--emulate",
+            "--awake",
+            "--time-scale",
+            "0.05",
+            "--policy",
+            "machine-rr",
+            "--timeout",
+            "600",
+            "--no-charts",
+            "--format",
+            "json",
+            "-q",
+            "--out",
+            dir.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // requests.csv appears when the batch starts (after calibration).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !dir.join("requests.csv").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the batch never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // SAFETY: sending a signal to our own child process by its id.
+    let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    assert_eq!(rc, 0);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    // Cancelled jobs count as not succeeded: exit 1, with the summary printed anyway.
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("did not succeed"), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (ok, cancelled) = (v["ok"].as_u64().unwrap(), v["cancelled"].as_u64().unwrap());
+    assert!(ok > 0 && cancelled > 0, "{v}");
+    assert_eq!(ok + v["failed"].as_u64().unwrap(), n as u64);
+    let (_, rows) = requests(&dir);
+    assert_eq!(rows.len(), n);
+    assert!(dir.join("summary.json").exists());
 }

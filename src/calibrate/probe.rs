@@ -56,6 +56,8 @@ pub struct ProbeConfig {
     pub forwarder_burst: usize,
     /// Simultaneous requests in a machine's burst.
     pub machine_burst: usize,
+    /// Quick mode: answers per machine after the wake-up one, for its latency.
+    pub quick_samples: usize,
     /// Print progress to stderr.
     pub verbose: bool,
 }
@@ -69,6 +71,7 @@ impl Default for ProbeConfig {
             timeout_ms: 35_000.0,
             forwarder_burst: 24,
             machine_burst: 12,
+            quick_samples: 2,
             verbose: false,
         }
     }
@@ -212,26 +215,51 @@ pub fn calibrate(prior: &Calibration, cfg: &ProbeConfig) -> Result<Calibration, 
     for (i, probe) in wake.iter().enumerate() {
         let m = &mut cal.machines[i];
         match &probe.result {
-            Ok(answer) => {
+            Ok(_) => {
                 m.up = true;
                 let asleep = probe.client_ms > 2000.0;
                 m.wake_ms = asleep.then_some(probe.client_ms);
-                if !asleep && cfg.mode == ProbeMode::Quick {
-                    m.latency_ms = (answer.response_time as f64 - m.service_ms).max(0.0);
-                }
             }
             Err(_) => m.up = false,
         }
     }
-    // A machine that was asleep answered late: one more request gives its latency.
+    // Quick mode: two more answers per machine (all machines at once), and the median of its
+    // samples — the wake-up answer only if it was not asleep — gives its latency. One sample
+    // alone is at the mercy of jitter and of the host's scheduler.
     if cfg.mode == ProbeMode::Quick {
-        for i in 0..cal.machines.len() {
-            if cal.machines[i].up && cal.machines[i].wake_ms.is_some() {
-                let probe = p.one(&main_fwd.url, &cal.machines[i].id.path(), cfg.timeout_ms);
-                if let Ok(a) = probe.result {
-                    let m = &mut cal.machines[i];
-                    m.latency_ms = (a.response_time as f64 - m.service_ms).max(0.0);
-                }
+        let samples: Vec<Vec<f64>> = std::thread::scope(|s| {
+            let handles: Vec<_> = cal
+                .machines
+                .iter()
+                .enumerate()
+                .map(|(i, m)| {
+                    let url = cal.forwarders[up_fwd[i % up_fwd.len()]].url.clone();
+                    let (up, path) = (m.up, m.id.path());
+                    let p = &p;
+                    s.spawn(move || {
+                        if !up {
+                            return Vec::new();
+                        }
+                        let client = p.client(p.cfg.timeout_ms);
+                        (0..p.cfg.quick_samples)
+                            .filter_map(|_| p.timed(&client, &url, &path).result.ok())
+                            .map(|a| a.response_time as f64)
+                            .collect()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        for (i, mut rt) in samples.into_iter().enumerate() {
+            if let (Ok(a), None) = (&wake[i].result, cal.machines[i].wake_ms) {
+                rt.push(a.response_time as f64);
+            }
+            if let Some(median) = median(&mut rt) {
+                let m = &mut cal.machines[i];
+                m.latency_ms = (median - m.service_ms).max(0.0);
             }
         }
     }
@@ -371,6 +399,20 @@ impl Prober {
     }
 }
 
+/// The median of `xs` (sorted in place), `None` when empty.
+fn median(xs: &mut [f64]) -> Option<f64> {
+    if xs.is_empty() {
+        return None;
+    }
+    xs.sort_by(f64::total_cmp);
+    let k = xs.len() / 2;
+    Some(if xs.len() % 2 == 1 {
+        xs[k]
+    } else {
+        (xs[k - 1] + xs[k]) / 2.0
+    })
+}
+
 /// Least-squares line through (k, ys[k]): (intercept, slope).
 fn fit(ys: &[f64]) -> (f64, f64) {
     let n = ys.len() as f64;
@@ -391,7 +433,14 @@ fn fit(ys: &[f64]) -> (f64, f64) {
 
 #[cfg(test)]
 mod tests {
-    use super::fit;
+    use super::{fit, median};
+
+    #[test]
+    fn median_of_odd_even_and_empty() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(median(&mut []), None);
+    }
 
     #[test]
     fn fit_recovers_a_line() {

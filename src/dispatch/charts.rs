@@ -3,41 +3,56 @@
 //! completion histogram's quantiles, not from N stored samples), each as PNG and SVG.
 
 use crate::endpoint::Layout;
-use crate::plot::{bar_chart, cdf_chart, line_chart, Axes, Series};
+use crate::plot::{bar_chart, cdf_chart, line_chart, Axes, PlotError, Series};
 use crate::stats::Stats;
+use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
 /// Points of the completion-time CDF (evenly spaced quantiles).
 const CDF_POINTS: usize = 400;
 
 /// Draws the run's charts into `dir`; returns the stems written (`<stem>.png`, `<stem>.svg`).
-pub fn draw(dir: &Path, stats: &Stats, layout: &Layout) -> Result<Vec<PathBuf>, String> {
-    let axes = |title: &str, x: &str, y: &str| Axes {
+/// Drawing is CPU work, so the charts are drawn in parallel on rayon's pool (the design card's
+/// place for rayon; the blocking HTTP work stays on plain threads).
+pub fn draw(dir: &Path, stats: &Stats, layout: &Layout) -> Result<Vec<PathBuf>, PlotError> {
+    let charts: [&(dyn Fn() -> Result<Option<PathBuf>, PlotError> + Sync); 3] = [
+        &|| completion_cdf(dir, stats),
+        &|| per_machine(dir, stats, layout),
+        &|| over_time(dir, stats),
+    ];
+    let drawn: Result<Vec<Option<PathBuf>>, PlotError> = charts.par_iter().map(|c| c()).collect();
+    Ok(drawn?.into_iter().flatten().collect())
+}
+
+fn axes(title: &str, x: &str, y: &str) -> Axes {
+    Axes {
         title: title.to_string(),
         x_label: x.to_string(),
         y_label: y.to_string(),
         log_x: false,
         log_y: false,
-    };
-    let mut written = Vec::new();
-    let e = |e: crate::plot::PlotError| e.to_string();
-
-    let stem = dir.join("completion-cdf");
-    let sample = stats.completion.cdf_sample(CDF_POINTS);
-    if !sample.is_empty() {
-        cdf_chart(
-            &stem,
-            &axes(
-                "Completion time from batch start (ok requests)",
-                "completion time (model ms)",
-                "fraction of requests",
-            ),
-            &[("completion".to_string(), sample)],
-        )
-        .map_err(e)?;
-        written.push(stem);
     }
+}
 
+fn completion_cdf(dir: &Path, stats: &Stats) -> Result<Option<PathBuf>, PlotError> {
+    let sample = stats.completion.cdf_sample(CDF_POINTS);
+    if sample.is_empty() {
+        return Ok(None);
+    }
+    let stem = dir.join("completion-cdf");
+    cdf_chart(
+        &stem,
+        &axes(
+            "Completion time from batch start (ok requests)",
+            "completion time (model ms)",
+            "fraction of requests",
+        ),
+        &[("completion".to_string(), sample)],
+    )?;
+    Ok(Some(stem))
+}
+
+fn per_machine(dir: &Path, stats: &Stats, layout: &Layout) -> Result<Option<PathBuf>, PlotError> {
     let stem = dir.join("per-machine");
     let bars: Vec<(String, f64)> = layout
         .machines
@@ -49,31 +64,31 @@ pub fn draw(dir: &Path, stats: &Stats, layout: &Layout) -> Result<Vec<PathBuf>, 
         &stem,
         &axes("Requests answered per machine", "machine", "ok requests"),
         &bars,
-    )
-    .map_err(e)?;
-    written.push(stem);
+    )?;
+    Ok(Some(stem))
+}
 
-    let stem = dir.join("over-time");
+fn over_time(dir: &Path, stats: &Stats) -> Result<Option<PathBuf>, PlotError> {
     let in_flight = Series {
         label: "in flight".into(),
-        points: stats.series.in_flight(),
+        points: stats.series.in_flight(200),
     };
+    if in_flight.points.is_empty() {
+        return Ok(None);
+    }
     let rate = Series {
-        label: "completions per s".into(),
+        label: "completed per s".into(),
         points: stats.series.completions_per_s(80),
     };
-    if !in_flight.points.is_empty() {
-        line_chart(
-            &stem,
-            &axes(
-                "In flight and completions over time",
-                "time since batch start (model ms)",
-                "requests in flight / completions per s",
-            ),
-            &[in_flight, rate],
-        )
-        .map_err(e)?;
-        written.push(stem);
-    }
-    Ok(written)
+    let stem = dir.join("over-time");
+    line_chart(
+        &stem,
+        &axes(
+            "In flight and completions over time",
+            "time since batch start (model ms)",
+            "requests",
+        ),
+        &[in_flight, rate],
+    )?;
+    Ok(Some(stem))
 }

@@ -14,7 +14,7 @@
 //!
 //! Reliability rules (load-balancing-anchors.md, after Envoy): connect errors, 5xx and timeouts
 //! are retried elsewhere within a retry budget shared by the batch; a machine failing several
-//! times in a row is ejected for a while (never the last one); a forwarding unit that refuses
+//! times in a row is ejected for a while (at most half of them at once); a forwarding unit that refuses
 //! connections is taken out and its jobs move to the others without spending the budget. Every
 //! job ends with exactly one [`Outcome`], also when the run is cancelled.
 
@@ -507,14 +507,12 @@ impl Dispatcher<'_> {
                     sh.load.machines[m].failed += 1;
                     sh.health[m].consecutive += 1;
                     if sh.health[m].consecutive >= self.cfg.eject_after {
-                        let others = sh
-                            .load
-                            .machines
-                            .iter()
-                            .enumerate()
-                            .filter(|(i, ml)| *i != m && !ml.ejected)
-                            .count();
-                        if others > 0 && !sh.load.machines[m].ejected {
+                        // At most half the machines out at once (Envoy caps ejection too):
+                        // when everything fails, the fault is not the machines'.
+                        let ejected = sh.load.machines.iter().filter(|ml| ml.ejected).count();
+                        let cap = (sh.load.machines.len() / 2).max(1);
+                        let others = sh.load.machines.len() - ejected - 1;
+                        if ejected < cap && others > 0 && !sh.load.machines[m].ejected {
                             sh.health[m].ejections += 1;
                             sh.health[m].consecutive = 0;
                             let factor = f64::from(1u32 << sh.health[m].ejections.min(10)) / 2.0;

@@ -181,6 +181,8 @@ impl ForwarderHandler {
             }
             Err(e) => Response::error(504, &format!("{}: {e}", up.id)),
         };
+        // The overhead after the answer overlaps with other requests: a deadline of its own.
+        super::clock::sleep_until(finished + self.clock.to_wall(self.spec.overhead_ms));
         let counts = &self.counts[machine];
         if response.status == 200 {
             counts.ok.fetch_add(1, Ordering::Relaxed);
@@ -189,8 +191,6 @@ impl ForwarderHandler {
             counts.failed.fetch_add(1, Ordering::Relaxed);
             self.failed.fetch_add(1, Ordering::Relaxed);
         }
-        // The overhead after the answer overlaps with other requests: a deadline of its own.
-        super::clock::sleep_until(finished + self.clock.to_wall(self.spec.overhead_ms));
         response
     }
 

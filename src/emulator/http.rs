@@ -31,6 +31,27 @@ pub const MAX_BODY: usize = 64 * 1024;
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// An idle keep-alive connection is closed after this (wall) time.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long the server waits on clients (wall time).
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// A request head (or body) that has started must be complete within this.
+    pub head: Duration,
+    /// An idle keep-alive connection is closed after this.
+    pub idle: Duration,
+    /// A blocked read wakes this often to check the above and whether the server stopped.
+    pub poll: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            head: HEAD_TIMEOUT,
+            idle: IDLE_TIMEOUT,
+            poll: Duration::from_secs(1),
+        }
+    }
+}
+
 /// Stack of each connection thread: small, so a thousand connections stay cheap.
 pub const CONNECTION_STACK: usize = 128 * 1024;
 /// Listen backlog: a burst of a few thousand simultaneous connects must not hit SYN retries
@@ -158,12 +179,27 @@ pub struct ConnStats {
 /// the lock) before its socket is closed, so a listed descriptor is always still open.
 type Registry = Mutex<HashMap<u64, RawFd>>;
 
+/// Connection threads waiting for a new connection. Invariant (under `count`'s lock): `count` =
+/// threads waiting - connections queued in the channel, so `count > 0` means a waiting thread
+/// will take what is sent.
+struct IdleThreads {
+    count: Mutex<usize>,
+    tx: crossbeam_channel::Sender<(u64, TcpStream)>,
+    rx: crossbeam_channel::Receiver<(u64, TcpStream)>,
+}
+
+/// How long a connection thread waits for another connection before it exits. Starting a thread
+/// costs more than serving a request, and a worker gets a new connection per forwarded request.
+const IDLE_THREAD_LINGER: Duration = Duration::from_secs(5);
+
 struct Shared {
     handler: Arc<dyn Handler>,
+    idle: IdleThreads,
     stats: Arc<ConnStats>,
     registry: Registry,
     stopped: AtomicBool,
     connection_limit: usize,
+    timeouts: Timeouts,
 }
 
 /// A running server: an accept thread and one thread per connection.
@@ -266,14 +302,38 @@ impl Server {
         connection_limit: usize,
         name: &str,
     ) -> io::Result<Server> {
+        Server::start_with(
+            listener,
+            handler,
+            connection_limit,
+            name,
+            Timeouts::default(),
+        )
+    }
+
+    /// [`Server::start`] with other client timeouts.
+    pub fn start_with(
+        listener: TcpListener,
+        handler: Arc<dyn Handler>,
+        connection_limit: usize,
+        name: &str,
+        timeouts: Timeouts,
+    ) -> io::Result<Server> {
         let addr = listener.local_addr()?;
         let listener_fd = listener.as_raw_fd();
+        let (tx, rx) = crossbeam_channel::unbounded();
         let shared = Arc::new(Shared {
             handler,
+            idle: IdleThreads {
+                count: Mutex::new(0),
+                tx,
+                rx,
+            },
             stats: Arc::new(ConnStats::default()),
             registry: Mutex::new(HashMap::new()),
             stopped: AtomicBool::new(false),
             connection_limit,
+            timeouts,
         });
         let s = shared.clone();
         let accept_thread = std::thread::Builder::new()
@@ -364,28 +424,59 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         next_id += 1;
         let id = next_id;
         stats.open.fetch_add(1, Ordering::SeqCst);
+        stats.accepted.fetch_add(1, Ordering::Relaxed);
         lock(&shared.registry).insert(id, stream.as_raw_fd());
+        // A connection thread that is waiting for work takes it; otherwise start one.
+        {
+            let mut idle = lock(&shared.idle.count);
+            if *idle > 0 {
+                *idle -= 1;
+                let _ = shared.idle.tx.send((id, stream));
+                continue;
+            }
+        }
         let s = shared.clone();
         let spawned = std::thread::Builder::new()
             .stack_size(CONNECTION_STACK)
-            .spawn(move || {
-                serve_connection(&stream, &s);
-                // Deregister before the socket closes (see Registry).
-                lock(&s.registry).remove(&id);
-                s.stats.open.fetch_sub(1, Ordering::SeqCst);
-                drop(stream);
-            });
-        match spawned {
-            Ok(_) => {
-                stats.accepted.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(_) => {
-                // No thread for it (the closure, and so the stream, is dropped: it closes).
-                lock(&shared.registry).remove(&id);
-                stats.open.fetch_sub(1, Ordering::SeqCst);
-                stats.refused.fetch_add(1, Ordering::Relaxed);
-            }
+            .spawn(move || connection_thread(id, stream, &s));
+        if spawned.is_err() {
+            // No thread for it (the closure, and so the stream, is dropped: it closes).
+            lock(&shared.registry).remove(&id);
+            stats.open.fetch_sub(1, Ordering::SeqCst);
+            stats.accepted.fetch_sub(1, Ordering::Relaxed);
+            stats.refused.fetch_add(1, Ordering::Relaxed);
         }
+    }
+}
+
+/// Serve connections: the first one given, then any handed over while this thread is idle.
+fn connection_thread(id: u64, stream: TcpStream, shared: &Shared) {
+    let mut job = Some((id, stream));
+    while let Some((id, stream)) = job.take() {
+        serve_connection(&stream, shared);
+        // Deregister before the socket closes (see Registry).
+        lock(&shared.registry).remove(&id);
+        shared.stats.open.fetch_sub(1, Ordering::SeqCst);
+        drop(stream);
+        if shared.stopped.load(Ordering::SeqCst) {
+            return;
+        }
+        *lock(&shared.idle.count) += 1;
+        job = match shared.idle.rx.recv_timeout(IDLE_THREAD_LINGER) {
+            Ok(next) => Some(next),
+            Err(_) => {
+                // Leaving: unless a connection was handed over meanwhile (the acceptor counted
+                // on an idle thread under this lock), give up this thread's idle slot.
+                let mut idle = lock(&shared.idle.count);
+                match shared.idle.rx.try_recv() {
+                    Ok(next) => Some(next),
+                    Err(_) => {
+                        *idle -= 1;
+                        None
+                    }
+                }
+            }
+        };
     }
 }
 
@@ -408,8 +499,9 @@ enum Head {
 
 fn serve_connection(stream: &TcpStream, shared: &Shared) {
     let _ = stream.set_nodelay(true);
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-    let _ = stream.set_write_timeout(Some(HEAD_TIMEOUT));
+    let t = shared.timeouts;
+    let _ = stream.set_read_timeout(Some(t.poll));
+    let _ = stream.set_write_timeout(Some(t.head));
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
     loop {
         if shared.stopped.load(Ordering::SeqCst) {
@@ -429,7 +521,7 @@ fn serve_connection(stream: &TcpStream, shared: &Shared) {
                 return;
             }
         };
-        if !discard_body(stream, &mut buf, body_len) {
+        if !discard_body(stream, &mut buf, body_len, t.head) {
             return;
         }
         let response = shared.handler.handle(&request);
@@ -480,8 +572,8 @@ fn read_head(stream: &TcpStream, buf: &mut Vec<u8>, shared: &Shared) -> Head {
                     return Head::Gone;
                 }
                 match started {
-                    Some(t) if t.elapsed() > HEAD_TIMEOUT => return Head::Gone,
-                    None if idle_since.elapsed() > IDLE_TIMEOUT => return Head::Gone,
+                    Some(t) if t.elapsed() > shared.timeouts.head => return Head::Gone,
+                    None if idle_since.elapsed() > shared.timeouts.idle => return Head::Gone,
                     _ => {}
                 }
             }
@@ -560,7 +652,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, Response> {
 }
 
 /// Read and drop a request body of `len` bytes (part of it may already be in `buf`).
-fn discard_body(stream: &TcpStream, buf: &mut Vec<u8>, len: usize) -> bool {
+fn discard_body(stream: &TcpStream, buf: &mut Vec<u8>, len: usize, limit: Duration) -> bool {
     let from_buf = len.min(buf.len());
     buf.drain(..from_buf);
     let mut left = len - from_buf;
@@ -571,7 +663,7 @@ fn discard_body(stream: &TcpStream, buf: &mut Vec<u8>, len: usize) -> bool {
             Ok(0) => return false,
             Ok(n) => left -= n,
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                if started.elapsed() > HEAD_TIMEOUT {
+                if started.elapsed() > limit {
                     return false;
                 }
             }
@@ -619,16 +711,47 @@ pub fn get(
     }
     request.push_str("\r\n");
     (&stream).write_all(request.as_bytes()).map_err(io_err)?;
-    let mut raw = Vec::with_capacity(256);
-    (&stream).read_to_end(&mut raw).map_err(io_err)?;
-    let mut headers = [httparse::EMPTY_HEADER; 32];
-    let mut resp = httparse::Response::new(&mut headers);
-    match resp.parse(&raw) {
-        Ok(httparse::Status::Complete(n)) => Ok(ClientResponse {
-            status: resp.code.unwrap_or(0),
-            body: raw[n..].to_vec(),
-        }),
-        _ => Err(ClientError::Malformed { addr }),
+    // Read until the answer is complete (by Content-Length, else end of stream): waiting for
+    // the server's close would add one more wake-up to every measured response time.
+    let mut raw = Vec::with_capacity(512);
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = (&stream).read(&mut chunk).map_err(io_err)?;
+        raw.extend_from_slice(&chunk[..n]);
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut resp = httparse::Response::new(&mut headers);
+        let parsed = resp.parse(&raw);
+        match parsed {
+            Ok(httparse::Status::Complete(head)) => {
+                let length = resp
+                    .headers
+                    .iter()
+                    .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                    .and_then(|h| {
+                        std::str::from_utf8(h.value)
+                            .ok()?
+                            .trim()
+                            .parse::<usize>()
+                            .ok()
+                    });
+                let complete = match length {
+                    Some(len) => raw.len() >= head + len,
+                    None => n == 0,
+                };
+                if complete {
+                    let end = length.map_or(raw.len(), |len| head + len);
+                    return Ok(ClientResponse {
+                        status: resp.code.unwrap_or(0),
+                        body: raw[head..end].to_vec(),
+                    });
+                }
+                if n == 0 {
+                    return Err(ClientError::Malformed { addr });
+                }
+            }
+            Ok(httparse::Status::Partial) if n > 0 && raw.len() < MAX_HEAD => {}
+            _ => return Err(ClientError::Malformed { addr }),
+        }
     }
 }
 
@@ -689,6 +812,56 @@ mod tests {
             status("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"),
             Some(501)
         );
+    }
+
+    struct Hello;
+    impl Handler for Hello {
+        fn handle(&self, _: &Request) -> Response {
+            Response::json(200, &serde_json::json!({"hello": true}))
+        }
+    }
+
+    #[test]
+    fn slow_and_silent_clients_are_closed_after_their_timeouts() {
+        let timeouts = Timeouts {
+            head: Duration::from_millis(300),
+            idle: Duration::from_millis(600),
+            poll: Duration::from_millis(50),
+        };
+        let listener = listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let server = Server::start_with(listener, Arc::new(Hello), 100, "t", timeouts).unwrap();
+        let started = Instant::now();
+        // Slowloris: a head that never completes, one byte at a time.
+        let mut slow = TcpStream::connect(server.addr()).unwrap();
+        let mut silent = TcpStream::connect(server.addr()).unwrap();
+        slow.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        silent
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let closed_at = std::thread::spawn(move || {
+            let mut buf = [0u8; 64];
+            for b in b"GET / HTTP/1.1\r\nX-Slow: " {
+                if slow.write_all(&[*b]).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let r = slow.read(&mut buf);
+            (r.map_err(|e| e.kind()), started.elapsed())
+        });
+        // Meanwhile others are served.
+        let ok = get(server.addr(), "/", &[], Duration::from_secs(5)).unwrap();
+        assert_eq!(ok.status, 200);
+        let (read, at) = closed_at.join().unwrap();
+        assert!(
+            matches!(read, Ok(0) | Err(ErrorKind::ConnectionReset)),
+            "{read:?}"
+        );
+        assert!(at < Duration::from_secs(3), "closed after {at:?}");
+        // The silent one is closed once idle too long.
+        let mut buf = [0u8; 8];
+        assert!(matches!(silent.read(&mut buf), Ok(0)));
+        assert!(started.elapsed() >= Duration::from_millis(600));
     }
 
     #[test]

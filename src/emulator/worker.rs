@@ -138,7 +138,10 @@ impl Machine {
             .enumerate()
             .min_by(|a, b| a.1.total_cmp(&b.1))
             .unwrap_or((0, 0.0));
-        let work = spec.work_time_ms[s.rng.random_range(0..spec.work_time_ms.len())] as f64;
+        let work = match spec.work_time_ms.len() {
+            0 => 0.0, // rejected by Topology::validate; no panic if unvalidated
+            n => spec.work_time_ms[s.rng.random_range(0..n)] as f64,
+        };
         let slow = spec.fault.slow_factor;
         let start = arrival.max(free_at);
         let end = start + (work + spec.handling_ms) * slow;
@@ -152,7 +155,7 @@ impl Machine {
         let (leave, outcome) = if end - arrival > spec.router_timeout_ms {
             s.timeouts += 1;
             (arrival + spec.router_timeout_ms, Outcome::RouterTimeout)
-        } else if spec.fault.error_rate > 0.0 && s.rng.random_bool(spec.fault.error_rate) {
+        } else if spec.fault.error_rate > 0.0 && s.rng.random_bool(spec.fault.error_rate.min(1.0)) {
             s.failed += 1;
             (end, Outcome::Failed)
         } else {

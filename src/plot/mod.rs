@@ -51,6 +51,9 @@ pub struct LineExtras {
     pub spread: Vec<Vec<(f64, f64, f64)>>,
     /// Reference curves drawn dashed in dark grey under the data (e.g. the lower bound).
     pub references: Vec<Series>,
+    /// Legend in rows under the plot instead of a panel on its right: narrower charts, larger
+    /// type when the chart is printed small (the report).
+    pub legend_below: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,14 +106,16 @@ pub fn line_chart_with(
         extras
             .references
             .iter()
-            .map(|r| LegendEntry::dashed(&r.label)),
+            .enumerate()
+            .map(|(k, r)| LegendEntry::dashed(&r.label, k)),
     );
+    let below = extras.legend_below;
     let draw = |root: &Area, s: f64| -> Result<(), String> {
-        let plot = frame(root, s, &axes.title, &legend)?;
+        let plot = frame(root, s, &axes.title, &legend, below)?;
         let x_span = x;
         xy_dispatch(&plot, s, axes, x, y, |chart, s| {
-            for r in &extras.references {
-                draw_dashed(chart, &r.points, s)?;
+            for (k, r) in extras.references.iter().enumerate() {
+                draw_dashed(chart, &r.points, k, s)?;
             }
             for (i, band) in extras.spread.iter().enumerate() {
                 if band.is_empty() {
@@ -153,7 +158,7 @@ pub fn line_chart_with(
             Ok(())
         })
     };
-    render(stem, legend_width(&legend), &draw)
+    render(stem, legend_extent(&legend, below), &draw)
 }
 
 /// Vertical bar chart: categories along x (`axes.x_label`), values up y (`axes.y_label`), the
@@ -166,9 +171,10 @@ pub fn bar_chart(stem: &Path, axes: &Axes, bars: &[(String, f64)]) -> Result<(),
     let top = if top > 0.0 { top * 1.15 } else { 1.0 };
     let n = bars.len() as u32;
     let draw = |root: &Area, s: f64| -> Result<(), String> {
-        let plot = frame(root, s, &axes.title, &[])?;
+        let plot = frame(root, s, &axes.title, &[], false)?;
         let mut chart = ChartBuilder::on(&plot)
             .margin(px(10.0, s))
+            .margin_right(px(28.0, s))
             .x_label_area_size(px(70.0, s))
             .y_label_area_size(px(95.0, s))
             .build_cartesian_2d((0u32..n - 1).into_segmented(), 0f64..top)
@@ -222,7 +228,7 @@ pub fn bar_chart(stem: &Path, axes: &Axes, bars: &[(String, f64)]) -> Result<(),
         }
         Ok(())
     };
-    render(stem, 0, &draw)
+    render(stem, (0, 0), &draw)
 }
 
 /// Horizontal stacked bars: one bar per category (named on the left, `axes.y_label`), made of one
@@ -232,7 +238,9 @@ pub fn stacked_bar_chart(
     axes: &Axes,
     categories: &[String],
     layers: &[(String, Vec<f64>)],
+    legend_below: bool,
 ) -> Result<(), PlotError> {
+    let below = legend_below;
     if categories.is_empty() || layers.is_empty() {
         return Err(empty(stem));
     }
@@ -258,9 +266,10 @@ pub fn stacked_bar_chart(
         .max()
         .unwrap_or(4);
     let draw = |root: &Area, s: f64| -> Result<(), String> {
-        let plot = frame(root, s, &axes.title, &legend)?;
+        let plot = frame(root, s, &axes.title, &legend, below)?;
         let mut chart = ChartBuilder::on(&plot)
             .margin(px(10.0, s))
+            .margin_right(px(28.0, s))
             .x_label_area_size(px(70.0, s))
             .y_label_area_size(px(longest as f64 * TICK_PX * 0.62 + 45.0, s))
             .build_cartesian_2d(0f64..right, (0u32..n - 1).into_segmented())
@@ -269,12 +278,16 @@ pub fn stacked_bar_chart(
             .configure_mesh()
             .disable_y_mesh()
             .y_labels(n as usize)
+            // The first category on top.
             .y_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(i) => {
-                    categories.get(*i as usize).cloned().unwrap_or_default()
-                }
+                SegmentValue::CenterOf(i) => (n as usize)
+                    .checked_sub(*i as usize + 1)
+                    .and_then(|c| categories.get(c))
+                    .cloned()
+                    .unwrap_or_default(),
                 _ => String::new(),
             })
+            .x_labels(5)
             .x_label_formatter(&|v| fmt_num(*v))
             .x_desc(axes.x_label.as_str())
             .y_desc(axes.y_label.as_str())
@@ -291,7 +304,7 @@ pub fn stacked_bar_chart(
                 if v <= 0.0 {
                     continue;
                 }
-                let c32 = c as u32;
+                let c32 = n - 1 - c as u32;
                 let mut bar = Rectangle::new(
                     [
                         (left, SegmentValue::Exact(c32)),
@@ -308,7 +321,91 @@ pub fn stacked_bar_chart(
         }
         Ok(())
     };
-    render(stem, legend_width(&legend), &draw)
+    render(stem, legend_extent(&legend, below), &draw)
+}
+
+/// Horizontal grouped bars: one group of bars per category (named on the left), one bar per
+/// series in each group (e.g. p99 completion per policy under each fault), values along x
+/// (`axes.x_label`). Missing values (NaN) leave a gap.
+pub fn grouped_bar_chart(
+    stem: &Path,
+    axes: &Axes,
+    categories: &[String],
+    groups: &[(String, Vec<f64>)],
+    legend_below: bool,
+) -> Result<(), PlotError> {
+    let right = groups
+        .iter()
+        .flat_map(|(_, v)| v.iter().copied())
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max);
+    if categories.is_empty() || groups.is_empty() || right <= 0.0 {
+        return Err(empty(stem));
+    }
+    let right = right * 1.04;
+    let below = legend_below;
+    let n = categories.len() as f64;
+    let g = groups.len() as f64;
+    let legend: Vec<LegendEntry> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, (l, _))| LegendEntry::block(l, i))
+        .collect();
+    let longest = categories
+        .iter()
+        .map(|c| c.chars().count())
+        .max()
+        .unwrap_or(4);
+    let draw = |root: &Area, s: f64| -> Result<(), String> {
+        let plot = frame(root, s, &axes.title, &legend, below)?;
+        let mut chart = ChartBuilder::on(&plot)
+            .margin(px(10.0, s))
+            .margin_right(px(28.0, s))
+            .x_label_area_size(px(62.0, s))
+            .y_label_area_size(px(longest as f64 * TICK_PX * 0.58 + 16.0, s))
+            .build_cartesian_2d(0f64..right, 0f64..n)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(0)
+            .x_labels(5)
+            .x_label_formatter(&|v| fmt_num(*v))
+            .x_desc(axes.x_label.as_str())
+            .label_style(font(TICK_PX, s))
+            .axis_desc_style(font(DESC_PX, s))
+            .light_line_style(WHITE.mix(0.0))
+            .bold_line_style(BLACK.mix(0.12))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        // Category i occupies [n - i - 1, n - i) so the first is on top.
+        for (c, name) in categories.iter().enumerate() {
+            let base = n - c as f64 - 1.0;
+            for (gi, (_, values)) in groups.iter().enumerate() {
+                let v = values.get(c).copied().unwrap_or(f64::NAN);
+                if !v.is_finite() {
+                    continue;
+                }
+                let y0 = base + 0.1 + 0.8 * (g - gi as f64 - 1.0) / g;
+                let y1 = y0 + 0.8 / g;
+                chart
+                    .draw_series(std::iter::once(Rectangle::new(
+                        [(0.0, y0), (v, y1)],
+                        palette(gi).filled(),
+                    )))
+                    .map_err(|e| e.to_string())?;
+            }
+            let (x, y) = chart.backend_coord(&(0.0, base + 0.5));
+            root.draw(&Text::new(
+                name.clone(),
+                (x - px(8.0, s) as i32, y),
+                font(TICK_PX, s).pos(Pos::new(HPos::Right, VPos::Center)),
+            ))
+            .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    };
+    render(stem, legend_extent(&legend, below), &draw)
 }
 
 /// Empirical CDFs, one per sample set: x = value (`axes.x_label`), y = fraction of samples at or
@@ -318,6 +415,17 @@ pub fn cdf_chart(
     axes: &Axes,
     samples: &[(String, Vec<f64>)],
 ) -> Result<(), PlotError> {
+    cdf_chart_with(stem, axes, samples, false)
+}
+
+/// [`cdf_chart`] with the legend under the plot when `legend_below`.
+pub fn cdf_chart_with(
+    stem: &Path,
+    axes: &Axes,
+    samples: &[(String, Vec<f64>)],
+    legend_below: bool,
+) -> Result<(), PlotError> {
+    let below = legend_below;
     let series: Vec<Series> = samples
         .iter()
         .map(|(label, values)| Series {
@@ -341,7 +449,7 @@ pub fn cdf_chart(
         .map(|(i, s)| LegendEntry::line(&s.label, i))
         .collect();
     let draw = |root: &Area, s: f64| -> Result<(), String> {
-        let plot = frame(root, s, &axes.title, &legend)?;
+        let plot = frame(root, s, &axes.title, &legend, below)?;
         xy_dispatch(&plot, s, axes, x, y, |chart, s| {
             for (i, ser) in series.iter().enumerate() {
                 chart
@@ -354,7 +462,7 @@ pub fn cdf_chart(
             Ok(())
         })
     };
-    render(stem, legend_width(&legend), &draw)
+    render(stem, legend_extent(&legend, below), &draw)
 }
 
 /// The (value, fraction ≤ value) steps of an empirical CDF, at most about `max_points` of them.
@@ -380,8 +488,8 @@ pub fn cdf_points(values: &[f64], max_points: usize) -> Vec<(f64, f64)> {
 // Layout and style.
 
 /// Logical canvas of the plot panel (SVG units); the PNG is drawn at twice this size.
-const WIDTH: u32 = 760;
-const HEIGHT: u32 = 480;
+const WIDTH: u32 = 640;
+const HEIGHT: u32 = 370;
 const PNG_SCALE: f64 = 2.0;
 const TITLE_PX: f64 = 27.0;
 const DESC_PX: f64 = 24.0;
@@ -413,6 +521,15 @@ fn palette(i: usize) -> RGBColor {
         RGBColor(180, 140, 90),
     ];
     COLORS[i % COLORS.len()]
+}
+
+/// Reference curves: dark grey, then a muted red, then light grey.
+fn reference_color(k: usize) -> RGBColor {
+    [
+        RGBColor(50, 50, 50),
+        RGBColor(190, 60, 60),
+        RGBColor(150, 150, 150),
+    ][k % 3]
 }
 
 fn px(v: f64, s: f64) -> u32 {
@@ -449,7 +566,7 @@ fn with_ext(stem: &Path, ext: &str) -> PathBuf {
 /// legend panel.
 fn render(
     stem: &Path,
-    legend_w: u32,
+    (legend_w, legend_h): (u32, u32),
     draw: &dyn Fn(&Area, f64) -> Result<(), String>,
 ) -> Result<(), PlotError> {
     register_fonts();
@@ -460,6 +577,7 @@ fn render(
         })?;
     }
     let w = WIDTH + legend_w;
+    let h = HEIGHT + legend_h;
     let fail = |path: &Path, message: String| PlotError::Draw {
         path: path.display().to_string(),
         message,
@@ -468,7 +586,7 @@ fn render(
     {
         let size = (
             (f64::from(w) * PNG_SCALE) as u32,
-            (f64::from(HEIGHT) * PNG_SCALE) as u32,
+            (f64::from(h) * PNG_SCALE) as u32,
         );
         let root = DrawingArea::from(DynBackend::Bitmap(BitMapBackend::new(&png, size)));
         root.fill(&WHITE).map_err(|e| fail(&png, e.to_string()))?;
@@ -477,7 +595,7 @@ fn render(
     }
     let svg = with_ext(stem, "svg");
     {
-        let root = DrawingArea::from(DynBackend::Svg(SVGBackend::new(&svg, (w, HEIGHT))));
+        let root = DrawingArea::from(DynBackend::Svg(SVGBackend::new(&svg, (w, h))));
         root.fill(&WHITE).map_err(|e| fail(&svg, e.to_string()))?;
         draw(&root, 1.0).map_err(|m| fail(&svg, m))?;
         root.present().map_err(|e| fail(&svg, e.to_string()))?;
@@ -485,14 +603,14 @@ fn render(
     Ok(())
 }
 
-/// Title on top, legend panel on the right; returns the area left for the plot.
+/// Title on top, legend panel on the right (or in rows below); returns the area for the plot.
 fn frame<'a>(
     root: &Area<'a>,
     s: f64,
     title: &str,
     legend: &[LegendEntry],
+    below: bool,
 ) -> Result<Area<'a>, String> {
-    let (_, h) = root.dim_in_pixel();
     let title_h = if title.is_empty() {
         px(8.0, s)
     } else {
@@ -512,15 +630,24 @@ fn frame<'a>(
     if legend.is_empty() {
         return Ok(body);
     }
-    let (body_w, _) = body.dim_in_pixel();
-    let plot_w = body_w.saturating_sub(px(f64::from(legend_width(legend)), s));
-    let (plot, panel) = body.split_horizontally(plot_w);
+    let (body_w, body_h) = body.dim_in_pixel();
+    let (ew, eh) = legend_extent(legend, below);
     let row = LEGEND_PX * 1.45 * s;
-    let y0 = (f64::from(h - title_h) * 0.08).max(row);
+    let (plot, panel, cols, y0) = if below {
+        let (plot, panel) = body.split_vertically(body_h.saturating_sub(px(f64::from(eh), s)));
+        let cols = legend_columns(legend);
+        (plot, panel, cols, row * 0.6)
+    } else {
+        let (plot, panel) = body.split_horizontally(body_w.saturating_sub(px(f64::from(ew), s)));
+        (plot, panel, 1, (f64::from(body_h) * 0.08).max(row))
+    };
+    let cell_w = f64::from(legend_entry_width(legend)) * s;
     for (i, entry) in legend.iter().enumerate() {
-        let y = (y0 + row * i as f64) as i32;
-        let x0 = px(6.0, s) as i32;
-        let x1 = px(40.0, s) as i32;
+        let (c, r) = (i % cols, i / cols);
+        let y = (y0 + row * r as f64) as i32;
+        let dx = if below { px(30.0, s) as f64 } else { 0.0 } + cell_w * c as f64;
+        let x0 = px(6.0, s) as i32 + dx as i32;
+        let x1 = px(40.0, s) as i32 + dx as i32;
         match entry.kind {
             LegendKind::Line(c) => {
                 let color = palette(c);
@@ -534,14 +661,14 @@ fn frame<'a>(
                     .draw(&Circle::new(((x0 + x1) / 2, y), px(4.5, s), color.filled()))
                     .map_err(|e| e.to_string())?;
             }
-            LegendKind::Dashed => {
+            LegendKind::Dashed(k) => {
                 let seg = px(7.0, s) as i32;
                 let mut x = x0;
                 while x < x1 {
                     panel
                         .draw(&PathElement::new(
                             vec![(x, y), ((x + seg).min(x1), y)],
-                            RGBColor(60, 60, 60).stroke_width(px(2.5, s)),
+                            reference_color(k).stroke_width(px(2.5, s)),
                         ))
                         .map_err(|e| e.to_string())?;
                     x += 2 * seg;
@@ -560,7 +687,7 @@ fn frame<'a>(
         panel
             .draw(&Text::new(
                 entry.label.clone(),
-                (px(48.0, s) as i32, y),
+                (x1 + px(8.0, s) as i32, y),
                 font(LEGEND_PX, s).pos(Pos::new(HPos::Left, VPos::Center)),
             ))
             .map_err(|e| e.to_string())?;
@@ -575,7 +702,7 @@ struct LegendEntry {
 
 enum LegendKind {
     Line(usize),
-    Dashed,
+    Dashed(usize),
     Block(usize),
 }
 
@@ -586,10 +713,10 @@ impl LegendEntry {
             kind: LegendKind::Line(color),
         }
     }
-    fn dashed(label: &str) -> Self {
+    fn dashed(label: &str, k: usize) -> Self {
         LegendEntry {
             label: label.to_string(),
-            kind: LegendKind::Dashed,
+            kind: LegendKind::Dashed(k),
         }
     }
     fn block(label: &str, color: usize) -> Self {
@@ -600,12 +727,32 @@ impl LegendEntry {
     }
 }
 
-/// Logical width of the legend panel: marker + the longest label.
-fn legend_width(legend: &[LegendEntry]) -> u32 {
-    let longest = legend.iter().map(|e| e.label.chars().count()).max();
-    match longest {
-        None => 0,
-        Some(chars) => (80.0 + chars as f64 * LEGEND_PX * 0.62) as u32,
+/// Logical width of one legend entry: marker + the longest label.
+fn legend_entry_width(legend: &[LegendEntry]) -> u32 {
+    let longest = legend
+        .iter()
+        .map(|e| e.label.chars().count())
+        .max()
+        .unwrap_or(0);
+    (66.0 + longest as f64 * LEGEND_PX * 0.57) as u32
+}
+
+/// Entries per row when the legend sits below the plot.
+fn legend_columns(legend: &[LegendEntry]) -> usize {
+    ((f64::from(WIDTH) - 40.0) / f64::from(legend_entry_width(legend)))
+        .floor()
+        .max(1.0) as usize
+}
+
+/// Extra logical (width, height) the legend needs.
+fn legend_extent(legend: &[LegendEntry], below: bool) -> (u32, u32) {
+    if legend.is_empty() {
+        (0, 0)
+    } else if below {
+        let rows = legend.len().div_ceil(legend_columns(legend));
+        (0, (LEGEND_PX * 1.45 * rows as f64 + LEGEND_PX * 0.6) as u32)
+    } else {
+        (legend_entry_width(legend) + 10, 0)
     }
 }
 
@@ -651,6 +798,24 @@ impl Span {
     }
 }
 
+/// Room left of the plot for the y tick labels (as wide as the longest) and the axis name.
+fn y_label_area(y: Span) -> f64 {
+    let longest = [y.lo, y.hi, (y.lo + y.hi) / 2.0]
+        .iter()
+        .map(|v| {
+            fmt_num(if y.log {
+                10f64.powf(v.log10().floor())
+            } else {
+                *v
+            })
+            .len()
+        })
+        .max()
+        .unwrap_or(4)
+        .max(3);
+    longest as f64 * TICK_PX * 0.62 + DESC_PX * 1.6 + 14.0
+}
+
 /// Build a cartesian chart with linear or log axes and run `body` on it; the four combinations
 /// share one generic routine.
 fn xy_dispatch<F>(plot: &Area, s: f64, axes: &Axes, x: Span, y: Span, body: F) -> Result<(), String>
@@ -662,13 +827,14 @@ where
     let yr = AnyAxis::new(y);
     let mut chart = ChartBuilder::on(plot)
         .margin(px(12.0, s))
+        .margin_right(px(28.0, s))
         .x_label_area_size(px(58.0, s))
-        .y_label_area_size(px(100.0, s))
+        .y_label_area_size(px(y_label_area(y), s))
         .build_cartesian_2d(xr, yr)
         .map_err(|e| e.to_string())?;
     chart
         .configure_mesh()
-        .x_labels(if x.log { 12 } else { 8 })
+        .x_labels(if x.log { 6 } else { 5 })
         .y_labels(if y.log { 12 } else { 7 })
         .x_label_formatter(&|v| fmt_num(*v))
         .y_label_formatter(&|v| fmt_num(*v))
@@ -719,6 +885,12 @@ fn log_ticks(range: std::ops::Range<f64>, max: usize) -> Vec<f64> {
         }
         decade *= 10.0;
     }
+    let mantissa = |v: &f64| v / 10f64.powf(v.log10().floor());
+    let ones_fives: Vec<f64> = nice
+        .iter()
+        .copied()
+        .filter(|v| (mantissa(v) - 2.0).abs() > 1e-6)
+        .collect();
     let decades: Vec<f64> = nice
         .iter()
         .copied()
@@ -726,6 +898,8 @@ fn log_ticks(range: std::ops::Range<f64>, max: usize) -> Vec<f64> {
         .collect();
     if nice.len() <= max || decades.len() < 2 {
         nice
+    } else if ones_fives.len() <= max {
+        ones_fives
     } else {
         decades
     }
@@ -783,13 +957,18 @@ fn draw_line(
     Ok(())
 }
 
-fn draw_dashed(chart: &mut XyChart<'_, '_>, points: &[(f64, f64)], s: f64) -> Result<(), String> {
+fn draw_dashed(
+    chart: &mut XyChart<'_, '_>,
+    points: &[(f64, f64)],
+    k: usize,
+    s: f64,
+) -> Result<(), String> {
     chart
         .draw_series(DashedLineSeries::new(
             points.iter().copied(),
             px(10.0, s),
             px(7.0, s),
-            RGBColor(60, 60, 60).stroke_width(px(2.5, s)),
+            reference_color(k).stroke_width(px(2.5, s)),
         ))
         .map_err(|e| e.to_string())?;
     Ok(())
@@ -950,9 +1129,22 @@ impl DrawingBackend for DynBackend<'_> {
 mod tests {
     use super::*;
 
-    fn tmp(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("cmdunit-plot-{}", std::process::id()));
-        dir.join(name)
+    /// A temporary folder per test, removed when the guard drops.
+    struct TmpDir(PathBuf);
+
+    impl TmpDir {
+        fn new(test: &str) -> TmpDir {
+            TmpDir(std::env::temp_dir().join(format!("cmdunit-plot-{}-{test}", std::process::id())))
+        }
+        fn join(&self, name: &str) -> PathBuf {
+            self.0.join(name)
+        }
+    }
+
+    impl Drop for TmpDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 
     fn non_empty(stem: &Path) {
@@ -975,7 +1167,8 @@ mod tests {
 
     #[test]
     fn line_chart_with_log_axes_bands_and_reference_is_written() {
-        let stem = tmp("line");
+        let dir = TmpDir::new("line");
+        let stem = dir.join("line");
         let ns = [1.0, 10.0, 100.0, 1000.0, 5000.0];
         let series: Vec<Series> = (0..3)
             .map(|k| Series {
@@ -987,6 +1180,7 @@ mod tests {
             })
             .collect();
         let extras = LineExtras {
+            legend_below: true,
             spread: vec![ns
                 .iter()
                 .map(|&n| (n, 290.0 + n * 16.0, 310.0 + n * 18.0))
@@ -1011,6 +1205,8 @@ mod tests {
 
     #[test]
     fn bar_stacked_and_cdf_charts_are_written() {
+        let dir = TmpDir::new("bars");
+        let tmp = |name: &str| dir.join(name);
         let axes = Axes {
             title: "Requests per machine".into(),
             x_label: "machine".into(),
@@ -1032,7 +1228,15 @@ mod tests {
             ("asia/0".to_string(), vec![200.0, 150.0]),
             ("emea/0".to_string(), vec![200.0, 300.0]),
         ];
-        stacked_bar_chart(&stem, &axes, &cats, &layers).unwrap();
+        stacked_bar_chart(&stem, &axes, &cats, &layers, true).unwrap();
+        non_empty(&stem);
+
+        let stem = tmp("grouped");
+        let groups = vec![
+            ("default".to_string(), vec![900.0, 800.0]),
+            ("slow machine".to_string(), vec![1900.0, f64::NAN]),
+        ];
+        grouped_bar_chart(&stem, &axes, &cats, &groups, true).unwrap();
         non_empty(&stem);
 
         let stem = tmp("cdf");
@@ -1052,6 +1256,8 @@ mod tests {
 
     #[test]
     fn no_data_is_an_error_not_a_panic() {
+        let dir = TmpDir::new("none");
+        let tmp = |name: &str| dir.join(name);
         let axes = Axes::default();
         assert!(matches!(
             line_chart(&tmp("none"), &axes, &[]),

@@ -49,6 +49,18 @@ pub fn render(s: &Summary) -> String {
         "  Outcomes:     {} ok, {} failed{failures}, {} retries\n",
         s.ok, s.failed, s.retries
     ));
+    if s.moves > 0 || s.ejections > 0 {
+        out.push_str(&format!(
+            "  Faults:       {} moves, {} machine ejections\n",
+            s.moves, s.ejections
+        ));
+    }
+    if !s.forwarders_lost.is_empty() {
+        out.push_str(&format!(
+            "  Units lost:   {} (their work moved to the others)\n",
+            s.forwarders_lost.join(", ")
+        ));
+    }
     out.push_str(&format!("  Per machine:  {}\n", per_machine(s)));
     if s.per_forwarder.len() > 1 {
         let f: Vec<String> = s

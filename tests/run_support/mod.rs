@@ -75,6 +75,8 @@ pub fn config(
     cfg.topology = Some(planned);
     cfg.time_scale = SCALE;
     cfg.calibration_mode = Some(ProbeMode::Model);
+    // Generous: on a loaded 2-core box a wall-clock stall must not turn into a timeout.
+    cfg.timeout_ms = 600_000.0;
     cfg.charts = false;
     cfg.seed = 3;
     cfg
@@ -95,4 +97,22 @@ pub fn requests(dir: &Path) -> (Vec<String>, Vec<Vec<String>>) {
 pub fn column<'a>(header: &[String], rows: &'a [Vec<String>], name: &str) -> Vec<&'a str> {
     let i = header.iter().position(|h| h == name).unwrap();
     rows.iter().map(|r| r[i].as_str()).collect()
+}
+
+/// A number from a server's `GET /stats` JSON (`key` at the top level).
+pub fn stat(url: &str, key: &str) -> u64 {
+    let client = cmdunit::client::Client::new(&cmdunit::client::ClientConfig::default());
+    let body = client.get(&format!("{url}/stats")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    v[key].as_u64().unwrap_or_else(|| panic!("no {key} in {v}"))
+}
+
+/// Blocks until forwarding unit `url` has served at least `n` requests (progress, not time:
+/// the tests must hold on a loaded box).
+pub fn wait_served(url: &str, n: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while stat(url, "served") < n {
+        assert!(std::time::Instant::now() < deadline, "no progress at {url}");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
 }

@@ -1,0 +1,105 @@
+//! `cmdunit limits` against the emulator at a small time scale: the measured figures agree with
+//! the configured model within 10% (issue 5 acceptance): one machine's capacity, each region's
+//! no-load latency, work_time, and the forwarding unit's overhead.
+
+use cmdunit::emulator::topology::Topology;
+use cmdunit::limits::{measure_emulator, LimitsPlan, ModelFigures};
+
+/// The two tests measure timing; running them at once would make each the other's load.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn within(measured: f64, expected: f64, tol: f64) -> bool {
+    (measured - expected).abs() <= tol * expected
+}
+
+#[test]
+fn limits_agree_with_the_configured_model() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let topology = Topology::default();
+    let model = ModelFigures::of(&topology);
+    let plan = LimitsPlan {
+        samples: 12,
+        capacity_levels: vec![1, 40],
+        forwarder_levels: vec![],
+        level_ms: 6000.0,
+        worker_burst: 0,
+        connection_burst: 0,
+        scaling_k: vec![],
+        cold_start: false,
+    };
+    // 0.25: the forwarding unit's 30 ms are 7.5 ms on the wall clock, above scheduling noise.
+    let l = measure_emulator(&topology, 0.25, 7, &plan).expect("limits run");
+
+    let cap = &l.machine_capacity;
+    assert!(
+        within(cap.ceiling_rps, model.machine_capacity_rps, 0.10),
+        "capacity {} vs model {}",
+        cap.ceiling_rps,
+        model.machine_capacity_rps
+    );
+    for m in &l.machines {
+        let expected = model.response_time_ms[&m.machine];
+        assert!(
+            within(m.response_time_ms.p50, expected, 0.10),
+            "{}: response_time {} vs model {expected}",
+            m.machine,
+            m.response_time_ms.p50
+        );
+    }
+    assert_eq!(l.regions.len(), 3);
+    assert!(
+        within(l.work_time.dist.mean, model.work_time_mean_ms, 0.10),
+        "work_time {} vs {}",
+        l.work_time.dist.mean,
+        model.work_time_mean_ms
+    );
+    assert!(l.work_time.dist.min >= 18.0 && l.work_time.dist.max <= 21.0);
+    assert!(
+        within(
+            l.forwarder_overhead.rtt_minus_response_ms,
+            model.forwarder_overhead_ms,
+            0.10
+        ),
+        "forwarding-unit overhead {} vs {}",
+        l.forwarder_overhead.rtt_minus_response_ms,
+        model.forwarder_overhead_ms
+    );
+}
+
+#[test]
+fn forwarding_unit_ceiling_and_its_scale_out_are_measured() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let topology = Topology::default();
+    let model = ModelFigures::of(&topology);
+    let plan = LimitsPlan {
+        samples: 3,
+        capacity_levels: vec![40],
+        forwarder_levels: vec![60],
+        level_ms: 4000.0,
+        worker_burst: 0,
+        connection_burst: 0,
+        scaling_k: vec![1, 2],
+        cold_start: true,
+    };
+    // 0.4: a forwarding unit's 17 ms stage is 6.8 ms on the wall clock, so two units pass
+    // ~300 requests/s of wall time, which a loaded 2-core box still serves.
+    let l = measure_emulator(&topology, 0.4, 3, &plan).expect("limits run");
+    let b = &l.forwarder_bottleneck;
+    assert!(
+        within(b.ceiling_rps, model.forwarder_ceiling_rps, 0.15),
+        "ceiling {} vs {}",
+        b.ceiling_rps,
+        model.forwarder_ceiling_rps
+    );
+    let k1 = b.scaling[0].throughput_rps;
+    let k2 = b.scaling[1].throughput_rps;
+    assert!(
+        within(k1, model.forwarder_ceiling_rps, 0.15),
+        "K=1 {k1} vs {}",
+        model.forwarder_ceiling_rps
+    );
+    assert!(k2 > 1.7 * k1, "K=2 {k2} vs K=1 {k1}");
+    let cold = l.platform.cold_start_ms.expect("cold start measured");
+    assert!(within(cold, 10_000.0, 0.15), "cold start {cold}");
+    assert!(b.bottleneck_from_n.is_some());
+}
