@@ -112,17 +112,22 @@ pub fn answers(l: &Limits) -> Vec<(String, String)> {
     let o = &l.forwarder_overhead;
     out.push((
         "What latency does the forwarding unit add?".into(),
-        format!(
-            "{} ms per request at no load (client round trip − response_time: {} ms, less the \
-             {} ms the same gap measures straight to a worker){}.",
-            f1(o.rtt_minus_response_ms),
-            f1(o.raw_gap_ms),
-            f1(o.measurement_gap_ms),
-            match o.via_minus_direct_ms {
-                Some(d) => format!("; through it versus straight to the worker: {} ms", f1(d)),
-                None => String::new(),
-            }
-        ),
+        match o.via_minus_direct_ms {
+            Some(d) => format!(
+                "{} ms per request at no load (client round trip − response_time: {} ms, less the \
+                 {} ms the same gap measures straight to a worker); through it versus straight to \
+                 the worker: {} ms.",
+                f1(o.rtt_minus_response_ms),
+                f1(o.raw_gap_ms),
+                f1(o.measurement_gap_ms),
+                f1(d)
+            ),
+            None => format!(
+                "{} ms per request at no load (client round trip − response_time; worker URLs \
+                 unknown, so no straight comparison).",
+                f1(o.rtt_minus_response_ms)
+            ),
+        },
     ));
     let b = &l.forwarder_bottleneck;
     let mut q6 = format!(
