@@ -19,7 +19,9 @@
 # policies are compared on the same picture of the system.
 #
 # Environment: NS (batch sizes), POLICIES, TOPOLOGIES, SCALE_SMALL, SCALE_LARGE, SEED;
-# REPORT_ONLY=1 rewrites the tables from results/bench-policies.json without running anything.
+# REPORT_ONLY=1 rewrites the tables from results/bench-policies.json without running anything;
+# MERGE=1 keeps the rows of results/bench-policies.json for policies not in POLICIES (rerun a
+# policy after changing it; its runs then have their own calibration, said in the table).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v jq >/dev/null || { echo "bench-policies.sh needs jq" >&2; exit 1; }
@@ -60,11 +62,20 @@ for topo in $TOPOLOGIES; do
   done
 done
 
-jq -s '.' "$LINES" >results/bench-policies.json
+if [ -n "${MERGE:-}" ] && [ -f results/bench-policies.json ]; then
+  jq -s --slurpfile old results/bench-policies.json \
+    '. as $new | ($new | map(.policy) | unique) as $rerun
+     | [$old[0][] | select(.policy as $p | $rerun | index($p) | not)] + map(. + {rerun: true})' \
+    "$LINES" >results/bench-policies.json.tmp
+  mv results/bench-policies.json.tmp results/bench-policies.json
+else
+  jq -s '.' "$LINES" >results/bench-policies.json
 fi
+fi
+ALL_POLICIES="auto random region-rr machine-rr fastest weighted per-region-queues least-outstanding p2c-ewma"
 
 # The tables: one per topology, a row per policy, "makespan ms (efficiency)" per N.
-jq -r --arg ns "$NS" --arg policies "$POLICIES" '
+jq -r --arg ns "$NS" --arg policies "$ALL_POLICIES" '
   ($ns | split(" ") | map(select(length > 0) | tonumber)) as $ns
   | ($policies | split(" ") | map(select(length > 0))) as $order
   | group_by(.topology)[] as $g
@@ -73,13 +84,14 @@ jq -r --arg ns "$NS" --arg policies "$POLICIES" '
     "| Policy | " + ($ns | map("N = \(.)") | join(" | ")) + " |",
     "|:---|" + ($ns | map("---:") | join("|")) + "|",
     ($g | group_by(.policy) | sort_by(.[0].policy as $p | $order | index($p))[] as $rows
-      | "| `\($rows[0].policy)` | "
+      | "| `\($rows[0].policy)`\(if $rows[0].rerun then " (rerun)" else "" end) | "
         + ($ns | map(. as $n | ($rows[] | select(.n == $n)) as $r
             | "\($r.makespan_ms | round) ms (\($r.efficiency * 1000 | round / 10) %)"
               + (if $r.ok < $r.n then ", \($r.n - $r.ok) failed" else "" end)) | join(" | "))
         + " |"),
     "| auto ran | " + ($ns | map(. as $n | [$g[] | select(.policy == "auto" and .n == $n)][0].ran // "-" ) | join(" | ")) + " |",
     "| lower bound | " + ($ns | map(. as $n | [$g[] | select(.n == $n)][0].lower_bound_ms | round | "\(.) ms") | join(" | ")) + " |",
+    (if [$g[] | select(.rerun)] | length > 0 then "\n(rerun): measured again after a change to that policy, each N with its own fresh calibration (the bound shown is the first row'"'"'s)." else empty end),
     ""
 ' results/bench-policies.json >results/bench-policies.md
 

@@ -33,9 +33,9 @@ pub(crate) struct Outstanding {
     servers: Vec<Vec<f64>>,
     /// How far each machine's latest answer came after the model's prediction (model ms).
     lag: Vec<f64>,
-    /// The model's predicted latencies (without lag) of each machine's jobs in flight, oldest
-    /// first.
-    predicted: Vec<VecDeque<f64>>,
+    /// When each machine's jobs in flight were bound and the latency the model predicted for
+    /// them (without lag), oldest first.
+    predicted: Vec<VecDeque<(f64, f64)>>,
 }
 
 /// A failed attempt counts as this many trips of lag (fast errors must not look attractive).
@@ -96,22 +96,37 @@ impl Outstanding {
                 .unwrap_or((0, 0.0));
             let start = (exit + half).max(free);
             let answer = start + self.service(m) + half + unit.overhead_ms;
-            if best.is_none_or(|b| answer + self.lag[m] < b.3 + self.lag[b.0] - 1e-9) {
-                best = Some((m, server, start, answer));
+            let answer_with_lag = answer + self.lag_at(m, now);
+            if best.is_none_or(|b| answer_with_lag < b.3 - 1e-9) {
+                best = Some((m, server, start, answer_with_lag));
             }
         }
-        let (m, server, start, answer) = best?;
+        let (m, server, start, _) = best?;
+        let answer =
+            start + self.service(m) + self.cal.machines[m].latency_ms / 2.0 + unit.overhead_ms;
         self.unit_free[f] = exit;
         self.servers[m][server] = start + self.service(m);
-        self.predicted[m].push_back(answer - now);
+        self.predicted[m].push_back((now, answer - now));
         Some(m)
+    }
+
+    /// How far machine `m` runs behind the model: its latest answer's lag, or more if its oldest
+    /// job in flight is already overdue by more (a machine that stopped answering shows before
+    /// its first late answer arrives).
+    fn lag_at(&self, m: usize, now: f64) -> f64 {
+        let overdue = self.predicted[m]
+            .front()
+            .map_or(f64::NEG_INFINITY, |&(bound_at, latency)| {
+                now - bound_at - latency
+            });
+        self.lag[m].max(overdue)
     }
 
     pub(crate) fn observe(&mut self, obs: &Observation) {
         let Some(m) = obs.machine.filter(|&m| m < self.lag.len()) else {
             return;
         };
-        let Some(predicted) = self.predicted[m].pop_front() else {
+        let Some((_, predicted)) = self.predicted[m].pop_front() else {
             return;
         };
         let e = &self.cal.machines[m];
