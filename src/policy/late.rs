@@ -1,7 +1,7 @@
 //! What the late-binding policies share: a plan whose jobs are bound when sent, paced and sized
 //! from the same two-layer schedule as `per-region-queues`, and per-machine in-flight caps.
 
-use super::per_region::{release_ms, size_pools, two_layer};
+use super::per_region::{lead_ms, release_ms, size_pools, two_layer};
 use super::{Job, Plan, PlanInput, Policy, QueueSpec};
 use crate::calibrate::Calibration;
 use crate::endpoint::Target;
@@ -43,6 +43,7 @@ pub fn caps(cal: &Calibration) -> Vec<u32> {
 pub fn late_plan(policy: &dyn Policy, reset: &dyn Fn(), input: &PlanInput, reason: String) -> Plan {
     let cal = input.calibration;
     let (slots, a) = two_layer(input.n, cal);
+    let lead = lead_ms(&slots, cal);
     let mut per_machine = vec![0usize; cal.machines.len()];
     for &m in &a.machine {
         per_machine[m] += 1;
@@ -68,11 +69,11 @@ pub fn late_plan(policy: &dyn Policy, reset: &dyn Fn(), input: &PlanInput, reaso
                 queue: 0,
                 target: Target::Late,
                 forwarder: Some(slot.forwarder as u16),
-                release_ms: release_ms(slot, cal),
+                release_ms: release_ms(slot, cal, lead),
             })
             .collect(),
         predicted_makespan_ms: None,
     };
-    size_pools(&mut plan, input, policy, reset, &[used]);
+    size_pools(&mut plan, input, policy, reset, &[used], lead);
     plan
 }

@@ -6,7 +6,7 @@
 //! the last jobs through the unit go to the nearest machines and every machine finishes near the
 //! same time (the water level of the machines' bound when the unit is not the limit). Each job
 //! names its machine and its forwarding unit (so every unit gets what its ceiling passes) and a
-//! release time a few passes ahead of its slot: the order of sending is part of the plan, and
+//! release time a little ahead of its slot: the order of sending is part of the plan, and
 //! release times make it stick however the threads are scheduled. Each region's pool is sized by
 //! Little's law from the calibration.
 
@@ -19,9 +19,28 @@ use crate::endpoint::Target;
 
 pub struct PerRegion;
 
-/// How many passes ahead of its slot a job is released: enough queued at the unit to hide the
-/// scheduling jitter of a send, few enough that the order of the tail is still the plan's.
-pub const LEAD_PASSES: f64 = 3.0;
+/// A job is released at least this many passes ahead of its slot: enough queued at the unit to
+/// hide the scheduling jitter of a send.
+pub const MIN_LEAD_PASSES: f64 = 3.0;
+/// ... and at most this many.
+pub const MAX_LEAD_PASSES: f64 = 12.0;
+/// Between the two, the lead is this fraction of the batch's time through the units.
+pub const LEAD_FRACTION: f64 = 0.01;
+
+/// How long before its slot a job is released. A stall of the sending thread shorter than the
+/// lead costs nothing (the unit works through what is queued); what a long lead may cost — jobs
+/// released together can reach the unit in any order — stays within the last 1% of the batch,
+/// whose jobs all go to near machines anyway.
+pub(crate) fn lead_ms(slots: &[Slot], cal: &Calibration) -> f64 {
+    let pass = cal
+        .forwarders
+        .iter()
+        .filter(|f| f.up)
+        .map(|f| f.service_ms)
+        .fold(0.0, f64::max);
+    let span = slots.last().map_or(0.0, |s| s.start_ms);
+    (LEAD_FRACTION * span).clamp(MIN_LEAD_PASSES * pass, MAX_LEAD_PASSES * pass)
+}
 
 /// The slots and the machine each feeds, for `n` jobs.
 pub(crate) fn two_layer(n: usize, cal: &Calibration) -> (Vec<Slot>, Assignment) {
@@ -30,20 +49,23 @@ pub(crate) fn two_layer(n: usize, cal: &Calibration) -> (Vec<Slot>, Assignment) 
     (slots, a)
 }
 
-/// When the job of this slot may be sent: `LEAD_PASSES` passes before its slot begins; no
-/// pacing through a unit without a ceiling.
-pub(crate) fn release_ms(slot: &Slot, cal: &Calibration) -> Option<f32> {
-    let s = cal.forwarders[slot.forwarder].service_ms;
-    if s <= 0.0 {
+/// When the job of this slot may be sent: `lead_ms` before its slot begins; no pacing through a
+/// unit without a ceiling.
+pub(crate) fn release_ms(slot: &Slot, cal: &Calibration, lead_ms: f64) -> Option<f32> {
+    if cal.forwarders[slot.forwarder].service_ms <= 0.0 {
         None
     } else {
-        Some((slot.start_ms - LEAD_PASSES * s).max(0.0) as f32)
+        Some((slot.start_ms - lead_ms).max(0.0) as f32)
     }
 }
 
 /// Little's law for one pool: the machines it feeds, each kept busy at most at its service rate
 /// for a pass through the unit, the lead and its trip, but never more than its jobs.
-pub(crate) fn little_in_flight(cal: &Calibration, jobs_per_machine: &[(usize, usize)]) -> f64 {
+pub(crate) fn little_in_flight(
+    cal: &Calibration,
+    jobs_per_machine: &[(usize, usize)],
+    lead_ms: f64,
+) -> f64 {
     let up = cal.up_forwarders();
     let k = up.len().max(1) as f64;
     let pass: f64 = up
@@ -61,7 +83,7 @@ pub(crate) fn little_in_flight(cal: &Calibration, jobs_per_machine: &[(usize, us
         .map(|&(m, jobs)| {
             let e = &cal.machines[m];
             let rate = f64::from(e.concurrency.max(1)) / e.service_ms.max(1e-9);
-            let w = e.latency_ms + e.service_ms + overhead + pass * (1.0 + LEAD_PASSES);
+            let w = e.latency_ms + e.service_ms + overhead + pass + lead_ms;
             (rate * w).min(jobs as f64)
         })
         .sum()
@@ -77,6 +99,7 @@ pub(crate) fn size_pools(
     policy: &dyn Policy,
     reset: &dyn Fn(),
     per_queue_machines: &[Vec<(usize, usize)>],
+    lead_ms: f64,
 ) {
     let cal = input.calibration;
     let unlimited: Vec<usize> = plan
@@ -92,7 +115,7 @@ pub(crate) fn size_pools(
         .iter()
         .enumerate()
         .map(|(q, ms)| {
-            let little = little_in_flight(cal, ms);
+            let little = little_in_flight(cal, ms, lead_ms);
             pool(little.min(peak[q] as f64), unlimited[q])
         })
         .collect();
@@ -121,6 +144,7 @@ impl Policy for PerRegion {
         check_up(cal)?;
         let layout = input.layout;
         let (slots, a) = two_layer(input.n, cal);
+        let lead = lead_ms(&slots, cal);
         // One queue per region that gets jobs, far regions first.
         let mut regions: Vec<usize> = Vec::new();
         for &m in &a.machine {
@@ -146,7 +170,7 @@ impl Policy for PerRegion {
                 queue: queue_of(m),
                 target: Target::Machine(m as u16),
                 forwarder: Some(slot.forwarder as u16),
-                release_ms: release_ms(slot, cal),
+                release_ms: release_ms(slot, cal, lead),
             })
             .collect();
         let per_queue_machines: Vec<Vec<(usize, usize)>> = regions
@@ -185,7 +209,7 @@ impl Policy for PerRegion {
             jobs,
             predicted_makespan_ms: None,
         };
-        size_pools(&mut plan, input, self, &|| (), &per_queue_machines);
+        size_pools(&mut plan, input, self, &|| (), &per_queue_machines, lead);
         Ok(plan)
     }
 }
