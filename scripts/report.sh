@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
 BIN=target/release/cmdunit
-LIMITS_SCALE=${LIMITS_SCALE:-0.2}
+LIMITS_SCALE=${LIMITS_SCALE:-0.5}
 if [[ "${FRESH:-0}" == 1 ]]; then
     rm -rf results/sweep results/scale results/timescale results/limits results/charts
 fi

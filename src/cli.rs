@@ -64,8 +64,39 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let usage = e.downcast_ref::<UsageError>().is_some();
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", one_line(&e));
             ExitCode::from(if usage { 2 } else { 1 })
         }
+    }
+}
+
+/// The error and its causes on one line. Library errors already name their cause in their own
+/// message (`cannot write X: Permission denied`), so a cause is added only when it says more.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !line.contains(&cause) {
+            line.push_str(": ");
+            line.push_str(&cause);
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn causes_already_in_the_message_are_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "Permission denied");
+        let e = anyhow::Error::new(io).context("cannot write out/summary.json: Permission denied");
+        assert_eq!(
+            one_line(&e),
+            "cannot write out/summary.json: Permission denied"
+        );
+        let e = anyhow::anyhow!("disk full").context("cannot save the run");
+        assert_eq!(one_line(&e), "cannot save the run: disk full");
     }
 }

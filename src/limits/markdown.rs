@@ -43,10 +43,8 @@ pub fn answers(l: &Limits) -> Vec<(String, String)> {
             e503,
             match b.first_failure_ms {
                 Some(ms) => format!(
-                    " — from {} s on (the router's timeout), i.e. once more than ≈ {} requests \
-                     queue at one machine",
-                    f1(ms / 1000.0),
-                    f0(ms / c.service_ms.max(1e-9))
+                    ", the first of them after {} s (the router's timeout)",
+                    f1(ms / 1000.0)
                 ),
                 None => String::new(),
             }
@@ -193,9 +191,8 @@ pub fn answers(l: &Limits) -> Vec<(String, String)> {
         Some(t) => {
             let _ = write!(
                 q7,
-                "; the router answers 503 once a request has spent ≈ {} s at a machine (first 503 \
-                 after {} s; the work is still done).",
-                f0(t / 1000.0),
+                "; the router's 503 (the work is still done) reached the client after {} s at the \
+                 earliest.",
                 f1(t / 1000.0)
             );
         }
@@ -237,7 +234,7 @@ pub fn downsides(l: &Limits) -> Vec<String> {
         f0(l.machine_capacity.service_ms),
         l.platform
             .router_timeout_ms
-            .map(|t| format!(" after ≈ {} s", f0(t / 1000.0)))
+            .map(|t| format!(" (the first after {} s)", f0(t / 1000.0)))
             .unwrap_or_default()
     ));
     if let Some(c) = l.platform.cold_start_ms {
