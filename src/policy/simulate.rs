@@ -426,7 +426,7 @@ mod tests {
 mod efficiency {
     use super::*;
     use crate::emulator::topology::Topology;
-    use crate::policy::{by_name, PlanInput, ALL};
+    use crate::policy::{by_name, PlanInput};
 
     fn cal(k: usize, handling: f64) -> Calibration {
         let mut t = Topology::default();
@@ -546,58 +546,5 @@ mod efficiency {
             late.makespan_ms,
             fixed.makespan_ms
         );
-    }
-
-    #[test]
-    #[ignore = "prints the predicted efficiency table"]
-    fn print_predicted_efficiencies() {
-        for (label, c) in [
-            ("K=1", cal(1, 17.0)),
-            ("no ceiling", cal(1, 0.0)),
-            ("K=5", cal(5, 17.0)),
-        ] {
-            println!("{label}");
-            for (name, _) in ALL {
-                let e: Vec<String> = [1, 10, 100, 1000, 5000]
-                    .iter()
-                    .map(|&n| format!("{:.3}", efficiency(name, n, &c)))
-                    .collect();
-                println!("  {name:<18} {}", e.join("  "));
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod debug_cal {
-    use super::*;
-    use crate::policy::{by_name, PlanInput};
-    #[test]
-    #[ignore = "debug: CAL=file N=n POLICY=p"]
-    fn simulate_a_saved_calibration() {
-        let c: Calibration =
-            serde_json::from_str(&std::fs::read_to_string(std::env::var("CAL").unwrap()).unwrap())
-                .unwrap();
-        let n: usize = std::env::var("N").unwrap().parse().unwrap();
-        let layout = c.layout();
-        let p = by_name(&std::env::var("POLICY").unwrap()).unwrap();
-        let plan = p
-            .plan(&PlanInput {
-                n,
-                calibration: &c,
-                layout: &layout,
-                seed: 0,
-            })
-            .unwrap();
-        println!(
-            "{}: {:?} {:?}",
-            plan.reason, plan.queues, plan.predicted_makespan_ms
-        );
-        let pred = simulate(&plan, &c, &layout, p.as_ref(), 0);
-        println!(
-            "{:?} {:?} {}",
-            pred.per_machine, pred.peak_in_flight, pred.makespan_ms
-        );
-        println!("bound {:?}", crate::bound::lower_bound(n, &c));
     }
 }
