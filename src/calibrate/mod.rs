@@ -123,3 +123,13 @@ impl Calibration {
             .collect()
     }
 }
+
+/// The default topology's own parameters with `units` forwarding units whose handling stage takes
+/// `handling_ms` (0 = no ceiling): the calibration the planners' unit tests plan against.
+#[cfg(test)]
+pub(crate) fn model_calibration(units: usize, handling_ms: f64) -> Calibration {
+    let mut t = Topology::default();
+    t.forwarder.handling_ms = handling_ms;
+    let urls: Vec<String> = (0..units).map(|i| format!("http://f{i}")).collect();
+    Calibration::from_topology(&t, &urls)
+}

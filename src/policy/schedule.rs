@@ -169,14 +169,8 @@ pub fn assign(slots: &[Slot], cal: &Calibration) -> Assignment {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::emulator::topology::Topology;
 
-    fn cal(k: usize, handling: f64) -> Calibration {
-        let mut t = Topology::default();
-        t.forwarder.handling_ms = handling;
-        let urls: Vec<String> = (0..k).map(|i| format!("http://f{i}")).collect();
-        Calibration::from_topology(&t, &urls)
-    }
+    use crate::calibrate::model_calibration as cal;
 
     #[test]
     fn slots_merge_the_units_streams() {

@@ -352,15 +352,9 @@ impl<'a> Sim<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::emulator::topology::Topology;
     use crate::policy::{by_name, PlanInput};
 
-    fn cal(k: usize, handling: f64) -> Calibration {
-        let mut t = Topology::default();
-        t.forwarder.handling_ms = handling;
-        let urls: Vec<String> = (0..k).map(|i| format!("http://f{i}")).collect();
-        Calibration::from_topology(&t, &urls)
-    }
+    use crate::calibrate::model_calibration as cal;
 
     fn predict(name: &str, n: usize, c: &Calibration) -> Prediction {
         let layout = c.layout();
@@ -425,15 +419,9 @@ mod tests {
 #[cfg(test)]
 mod efficiency {
     use super::*;
-    use crate::emulator::topology::Topology;
     use crate::policy::{by_name, PlanInput};
 
-    fn cal(k: usize, handling: f64) -> Calibration {
-        let mut t = Topology::default();
-        t.forwarder.handling_ms = handling;
-        let urls: Vec<String> = (0..k).map(|i| format!("http://f{i}")).collect();
-        Calibration::from_topology(&t, &urls)
-    }
+    use crate::calibrate::model_calibration as cal;
 
     /// Predicted efficiency (bound / makespan) of a policy.
     pub(crate) fn efficiency(name: &str, n: usize, c: &Calibration) -> f64 {

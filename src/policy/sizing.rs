@@ -125,8 +125,7 @@ mod tests {
     use crate::emulator::topology::Topology;
 
     fn cal(k: usize) -> Calibration {
-        let urls: Vec<String> = (0..k).map(|i| format!("http://f{i}")).collect();
-        Calibration::from_topology(&Topology::default(), &urls)
+        crate::calibrate::model_calibration(k, Topology::default().forwarder.handling_ms)
     }
 
     #[test]
