@@ -116,6 +116,16 @@ impl Calibration {
             .collect()
     }
 
+    /// The largest value of `field` over the forwarding units that are up (0 when none is): the
+    /// slowest pass or overhead a job may meet, whichever unit it goes through.
+    pub fn max_over_up_forwarders(&self, field: impl Fn(&ForwarderEstimate) -> f64) -> f64 {
+        self.forwarders
+            .iter()
+            .filter(|f| f.up)
+            .map(field)
+            .fold(0.0, f64::max)
+    }
+
     /// Indices of the forwarding units that are up.
     pub fn up_forwarders(&self) -> Vec<usize> {
         (0..self.forwarders.len())

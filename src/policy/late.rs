@@ -13,18 +13,8 @@ pub const CAP_FACTOR: f64 = 1.5;
 
 /// The in-flight cap of each machine (0 for machines that are down).
 pub fn caps(cal: &Calibration) -> Vec<u32> {
-    let pass = cal
-        .forwarders
-        .iter()
-        .filter(|f| f.up)
-        .map(|f| f.service_ms)
-        .fold(0.0, f64::max);
-    let overhead = cal
-        .forwarders
-        .iter()
-        .filter(|f| f.up)
-        .map(|f| f.overhead_ms)
-        .fold(0.0, f64::max);
+    let pass = cal.max_over_up_forwarders(|f| f.service_ms);
+    let overhead = cal.max_over_up_forwarders(|f| f.overhead_ms);
     cal.machines
         .iter()
         .map(|e| {

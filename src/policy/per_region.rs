@@ -32,12 +32,7 @@ pub const LEAD_FRACTION: f64 = 0.01;
 /// released together can reach the unit in any order — stays within the last 1% of the batch,
 /// whose jobs all go to near machines anyway.
 pub(crate) fn lead_ms(slots: &[Slot], cal: &Calibration) -> f64 {
-    let pass = cal
-        .forwarders
-        .iter()
-        .filter(|f| f.up)
-        .map(|f| f.service_ms)
-        .fold(0.0, f64::max);
+    let pass = cal.max_over_up_forwarders(|f| f.service_ms);
     let span = slots.last().map_or(0.0, |s| s.start_ms);
     (LEAD_FRACTION * span).clamp(MIN_LEAD_PASSES * pass, MAX_LEAD_PASSES * pass)
 }
