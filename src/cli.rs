@@ -34,10 +34,7 @@ pub enum Command {
     Report(crate::report::ReportArgs),
 }
 
-/// A bad command line found after parsing (clap's own errors already exit 2): exit code 2.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
+pub use crate::usage::UsageError;
 
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {

@@ -7,13 +7,13 @@
 
 use crate::calibrate::probe::{self, CalibrateError, ProbeConfig, ProbeMode};
 use crate::calibrate::{store, Calibration};
-use crate::cli::UsageError;
 use crate::client::ClientConfig;
 use crate::dispatch::{self, DispatchConfig};
 use crate::emulator::topology::Topology;
 use crate::policy::{PlanInput, PolicyError};
 use crate::printer::{self, Format};
 use crate::summary::Summary;
+use crate::usage::{check_url, parse_n, UsageError};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -479,40 +479,6 @@ fn progress_bar(cfg: &RunConfig) -> ProgressBar {
     bar
 }
 
-/// Checks a forwarding unit URL: plain `http://host[:port][/]`.
-pub fn check_url(url: &str) -> Result<String, String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("bad forwarding unit URL '{url}': expected http://HOST[:PORT]"))?;
-    let rest = rest.trim_end_matches('/');
-    let (host, port) = match rest.rsplit_once(':') {
-        Some((h, p)) => (h, Some(p)),
-        None => (rest, None),
-    };
-    let host_ok = !host.is_empty()
-        && host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-._[]:".contains(c));
-    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
-    if !host_ok || !port_ok || rest.contains('/') {
-        return Err(format!(
-            "bad forwarding unit URL '{url}': expected http://HOST[:PORT]"
-        ));
-    }
-    Ok(format!("http://{rest}"))
-}
-
-/// N from the command line: a whole number ≥ 1.
-pub fn parse_n(n: Option<&str>) -> Result<usize, String> {
-    let n = n.ok_or("missing N, the number of requests (e.g. `cmdunit 800 --emulate`)")?;
-    match n.trim().parse::<i64>() {
-        Ok(v) if v >= 1 && v <= u32::MAX as i64 => Ok(v as usize),
-        Ok(v) if v < 1 => Err(format!("N must be at least 1, got {v}")),
-        Ok(v) => Err(format!("N must be at most {}, got {v}", u32::MAX)),
-        Err(_) => Err(format!("N must be a whole number, got '{n}'")),
-    }
-}
-
 /// The Ctrl-C flag, installed once per process: the first Ctrl-C stops dispatching, a second
 /// one exits at once.
 fn interrupt_flag() -> Arc<AtomicBool> {
@@ -562,7 +528,7 @@ fn default_out_dir(n: usize, policy: &str) -> PathBuf {
 
 /// `cmdunit N …` from the command line.
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
-    let n = parse_n(args.n.as_deref()).map_err(UsageError)?;
+    let n = parse_n(args.n.as_deref(), u64::from(u32::MAX)).map_err(UsageError)? as usize;
     if crate::policy::by_name(&args.policy).is_none() {
         return Err(UsageError(format!(
             "unknown policy '{}' (`cmdunit policies` lists them)",
@@ -650,43 +616,4 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn n_is_checked() {
-        assert_eq!(parse_n(Some("800")), Ok(800));
-        for bad in [
-            None,
-            Some("0"),
-            Some("-3"),
-            Some("abc"),
-            Some("1.5"),
-            Some(""),
-        ] {
-            assert!(parse_n(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn urls_are_checked() {
-        assert_eq!(
-            check_url("http://localhost:5000/").unwrap(),
-            "http://localhost:5000"
-        );
-        assert!(check_url("http://127.0.0.1").is_ok());
-        for bad in [
-            "localhost:5000",
-            "https://x",
-            "http://",
-            "http://h:99999",
-            "http://h:5/x",
-            "ftp://h",
-        ] {
-            assert!(check_url(bad).is_err(), "{bad}");
-        }
-    }
 }

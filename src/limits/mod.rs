@@ -367,7 +367,7 @@ pub fn run(args: LimitsArgs) -> anyhow::Result<()> {
     };
     let limits = if args.emulate || args.forwarder.is_none() {
         if !(args.time_scale.is_finite() && args.time_scale > 0.0) {
-            return Err(crate::cli::UsageError(format!(
+            return Err(crate::usage::UsageError(format!(
                 "--time-scale must be > 0, got {}",
                 args.time_scale
             ))
@@ -380,7 +380,7 @@ pub fn run(args: LimitsArgs) -> anyhow::Result<()> {
         measure_emulator(&topology, args.time_scale, args.seed, &plan)?
     } else {
         let url = args.forwarder.clone().unwrap_or_default();
-        let url = crate::run::check_url(&url).map_err(crate::cli::UsageError)?;
+        let url = crate::usage::check_url(&url).map_err(crate::usage::UsageError)?;
         let machines = Topology::default().layout().machines;
         let system = System {
             forwarders: vec![url],
