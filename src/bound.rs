@@ -1,6 +1,6 @@
 //! The lower bound on a batch's makespan: no policy can finish N jobs sooner.
 //!
-//! Two layers can limit a batch (`../shared/reference/model.md`, "Lower bound"):
+//! Two layers can limit a batch:
 //! - the machines: machine `m` answers its first job at the earliest `trip_m` after the batch
 //!   starts and, serving `c_m` at a time, `c_m` more every `s_m` after that. The machines' bound is
 //!   the water level `T` at which they can together have answered N jobs:
@@ -11,7 +11,7 @@
 //!   A unit with `s_k = 0` has no ceiling, and so neither has the layer.
 //!
 //! The bound is the later of the two. Only machines and units that are `up` count. With K equal
-//! units this is `⌈N/K⌉ · s + min trip`, model.md's formula.
+//! units this is `⌈N/K⌉ · s + min trip`.
 
 use crate::calibrate::Calibration;
 use serde::{Deserialize, Serialize};
@@ -59,7 +59,7 @@ impl Stream {
 }
 
 /// The time of the `n`-th completion over all streams (`n >= 1`); infinite if there are none.
-pub(crate) fn nth_completion(n: usize, streams: &[Stream]) -> f64 {
+pub(crate) fn nth_completion(n: u64, streams: &[Stream]) -> f64 {
     if streams.is_empty() {
         return f64::INFINITY;
     }
@@ -72,10 +72,23 @@ pub(crate) fn nth_completion(n: usize, streams: &[Stream]) -> f64 {
     if total(lo) >= need {
         return lo;
     }
+    if !lo.is_finite() {
+        return f64::INFINITY;
+    }
     let slowest = streams.iter().map(|s| s.step).fold(0.0, f64::max);
-    let mut hi = lo + slowest.max(1.0);
+    // Grow the bracket by doubling its width; the width is kept at least a relative step above
+    // `lo`, so that at huge times (where `lo + small == lo` in floating point) it still grows,
+    // and the doubling is bounded, so absurd inputs end as "infinite" instead of looping.
+    let mut width = slowest.max(1.0).max(lo.abs() * 1e-9);
+    let mut hi = lo + width;
+    let mut doublings = 0;
     while total(hi) < need {
-        hi = lo + (hi - lo) * 2.0;
+        doublings += 1;
+        if doublings > 2100 || !hi.is_finite() {
+            return f64::INFINITY;
+        }
+        width *= 2.0;
+        hi = lo + width;
     }
     // The count is a step function: bisect to well below one step, then snap to the event.
     for _ in 0..200 {
@@ -139,7 +152,7 @@ pub(crate) fn min_overhead(cal: &Calibration) -> f64 {
 }
 
 /// The shortest makespan possible for `n` jobs sent at time 0, given the calibration.
-pub fn lower_bound(n: usize, cal: &Calibration) -> Bound {
+pub fn lower_bound(n: u64, cal: &Calibration) -> Bound {
     if n == 0 {
         return Bound {
             machines_ms: 0.0,
@@ -165,45 +178,9 @@ pub fn lower_bound(n: usize, cal: &Calibration) -> Bound {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::calibrate::{CalibrationCost, ForwarderEstimate, MachineEstimate};
-    use crate::endpoint::MachineId;
 
-    /// The model's own parameters as model.md's table uses them: latency = base + 20 (mean
-    /// jitter), service 21.5, forwarding-unit service 17 and overhead 13.
     fn model_calibration(k: usize) -> Calibration {
-        let machines = [
-            ("asia", 0, 500.0),
-            ("asia", 1, 495.0),
-            ("emea", 0, 290.0),
-            ("us", 0, 350.0),
-            ("us", 1, 330.0),
-        ];
-        Calibration {
-            version: 1,
-            created_unix_s: 0,
-            source: "model".into(),
-            forwarders: (0..k)
-                .map(|i| ForwarderEstimate {
-                    url: format!("http://127.0.0.1:{}", 5000 + i),
-                    up: true,
-                    service_ms: 17.0,
-                    overhead_ms: 13.0,
-                    connection_limit: 1024,
-                })
-                .collect(),
-            machines: machines
-                .iter()
-                .map(|&(r, i, lat)| MachineEstimate {
-                    id: MachineId::new(r, i),
-                    up: true,
-                    latency_ms: lat + 20.0,
-                    service_ms: 21.5,
-                    concurrency: 1,
-                    wake_ms: None,
-                })
-                .collect(),
-            cost: CalibrationCost::default(),
-        }
+        crate::calibrate::test_model(k, 17.0)
     }
 
     #[test]
@@ -270,6 +247,19 @@ mod tests {
     }
 
     #[test]
+    fn absurd_latencies_end_instead_of_looping_forever() {
+        let mut cal = model_calibration(1);
+        cal.machines[0].latency_ms = 1e18;
+        let b = lower_bound(1000, &cal);
+        assert!(b.lower_bound_ms.is_finite());
+        for m in &mut cal.machines {
+            m.latency_ms = 1e300;
+        }
+        let b = lower_bound(1000, &cal);
+        assert!(b.lower_bound_ms >= 1e300 || b.lower_bound_ms.is_infinite());
+    }
+
+    #[test]
     fn concurrency_multiplies_a_machines_capacity() {
         let mut cal = model_calibration(1);
         let single = lower_bound(1000, &cal).machines_ms;
@@ -281,4 +271,29 @@ mod tests {
         assert!(double < single * 0.6, "{single} vs {double}");
         assert_eq!(lower_bound(0, &cal).lower_bound_ms, 0.0);
     }
+}
+
+/// How many jobs each machine (in the calibration's order) could answer by `t`, sent at time 0:
+/// its share of the water level (0 for machines that are down).
+pub fn machine_counts(t: f64, cal: &Calibration) -> Vec<i64> {
+    let overhead = min_overhead(cal);
+    cal.machines
+        .iter()
+        .map(|m| {
+            if !m.up {
+                return 0;
+            }
+            let s = Stream {
+                start: m.latency_ms + m.service_ms + overhead,
+                step: m.service_ms,
+                mult: f64::from(m.concurrency.max(1)),
+            };
+            let c = s.count(t);
+            if c.is_finite() {
+                c.min(1e15) as i64
+            } else {
+                1
+            }
+        })
+        .collect()
 }

@@ -1,8 +1,11 @@
-//! The command line: which subcommand, and how its outcome maps to an exit code.
-//! Each subcommand's arguments live beside the code that runs it.
+//! The command line: which subcommand, and how its outcome maps to an exit code (0 success,
+//! 1 the run failed, 2 a bad command line). Each subcommand's arguments live beside the code
+//! that runs it; this file only dispatches.
 
+use crate::usage::UsageError;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
+use std::time::Instant;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -10,8 +13,9 @@ use std::process::ExitCode;
     version,
     about = "Spread N requests over a multi-region service as fast as it allows, and prove it",
     long_about = "Spread N requests over a multi-region service as fast as it allows, and prove it.\n\n\
-        `cmdunit N` calibrates, plans with a policy (default: auto), runs the batch against the \
-        forwarding unit and writes requests.csv, summary.json and charts to a run folder.",
+        `cmdunit N` sends N requests through the forwarding unit(s), learning the system from \
+        the answers as they come (and from the last run against it), and writes requests.csv, \
+        summary.json and charts to a run folder. `--emulate` runs against the embedded emulator.",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true
 )]
@@ -19,7 +23,7 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
     #[command(flatten)]
-    pub run: crate::run::RunArgs,
+    pub run: crate::run::args::RunArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -28,15 +32,20 @@ pub enum Command {
     Serve(crate::emulator::serve::ServeArgs),
     /// List every policy, what it does and when it wins.
     Policies,
+    /// Measure a system thoroughly and save it where the next batches find it.
+    Calibrate(crate::run::calibrate_cmd::CalibrateArgs),
+    /// The lower bound of a batch of N on an emulated topology or a calibrated system.
+    Bound(crate::run::bound_cmd::BoundArgs),
+    /// Rebuild a run folder's summary.json from its requests.csv (e.g. after a kill).
+    Summarize(crate::run::summarize::SummarizeArgs),
     /// Measure the system's limits and answer the eight questions.
     Limits(crate::limits::LimitsArgs),
     /// Build charts, REPORT.md and report.pdf from the files under results/.
     Report(crate::report::ReportArgs),
 }
 
-pub use crate::usage::UsageError;
-
 pub fn main() -> ExitCode {
+    let started = Instant::now();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -53,14 +62,21 @@ pub fn main() -> ExitCode {
             }
             Ok(())
         }
+        Some(Command::Calibrate(args)) => crate::run::calibrate_cmd::run(args),
+        Some(Command::Bound(args)) => crate::run::bound_cmd::run(args),
+        Some(Command::Summarize(args)) => crate::run::summarize::run(args),
         Some(Command::Limits(args)) => crate::limits::run(args),
         Some(Command::Report(args)) => crate::report::run(args),
-        None => crate::run::run(cli.run),
+        None => crate::run::args::run(cli.run, started),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let usage = e.downcast_ref::<UsageError>().is_some();
+            let usage = e.downcast_ref::<UsageError>().is_some()
+                || matches!(
+                    e.downcast_ref::<crate::run::RunError>(),
+                    Some(crate::run::RunError::Usage(_))
+                );
             eprintln!("error: {}", one_line(&e));
             ExitCode::from(if usage { 2 } else { 1 })
         }
@@ -78,7 +94,7 @@ fn one_line(e: &anyhow::Error) -> String {
             line.push_str(&cause);
         }
     }
-    line
+    line.replace('\n', " ")
 }
 
 #[cfg(test)]

@@ -1,26 +1,32 @@
 //! cmdunit: decides how N requests should be spread over a multi-region service behind one or more
 //! forwarding units, does it, and proves the decision with measurements and charts.
 //!
-//! Layout, by concern:
-//! - [`emulator`]: the forwarding unit and its workers, calibrated to the measured 2021 system.
-//! - [`endpoint`]: names of machines and the `/work` endpoints that reach them.
-//! - [`client`]: one blocking HTTP agent per thread, and classification of each answer.
-//! - [`calibrate`]: the probing pass that estimates latency, service time and ceilings.
-//! - [`bound`]: the lower bound on a batch's makespan and a fluid model of the system.
-//! - [`policy`]: one trait, one file per policy family; `auto` picks among them.
-//! - [`dispatch`]: agent pools, job channels, retries, the collector thread.
-//! - [`stats`], [`summary`], [`printer`], [`plot`]: numbers, their schema, their output.
-//! - [`run`]: one batch end to end (`cmdunit N`).
-//! - [`limits`], [`report`]: the evaluation lab.
+//! Layout, down the data path of `cmdunit 800` (each layer imports only the ones above it in
+//! this list; the emulator and the evaluation lab stand beside it and import from it, never the
+//! reverse):
+//! - vocabulary: [`endpoint`] (machines, layout, targets, the answer), [`timescale`] (model and
+//!   wall time), [`outcome`] (what became of a job), [`usage`] (input checks), [`files`].
+//! - [`client`]: one blocking HTTP agent per thread behind a small transport trait.
+//! - [`calibrate`]: what is known of a system — online estimates from answers, the calibration
+//!   pass, saved files and the cache; [`bound`]: the lower bound those figures imply.
+//! - [`policy`]: one trait, one file per policy family; `auto` is the closed-loop controller.
+//! - [`dispatch`]: agent threads, one lock, retries, ejection, hedges.
+//! - [`collect`], [`stats`]: the collector thread, requests.csv, bounded-memory statistics.
+//! - [`summary`], [`printer`], [`plot`]: the summary schema, the output formats, the charts.
+//! - [`run`]: one batch end to end, and the commands around it; [`cli`]: the command line.
+//! - beside: [`emulator`] (the system to test against), [`limits`] and [`report`] (the lab).
 
 pub mod bound;
 pub mod calibrate;
 pub mod cli;
 pub mod client;
+pub mod collect;
 pub mod dispatch;
 pub mod emulator;
 pub mod endpoint;
+pub mod files;
 pub mod limits;
+pub mod outcome;
 pub mod plot;
 pub mod policy;
 pub mod printer;
@@ -28,4 +34,5 @@ pub mod report;
 pub mod run;
 pub mod stats;
 pub mod summary;
+pub mod timescale;
 pub mod usage;

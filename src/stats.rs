@@ -1,11 +1,11 @@
 //! Numbers about a batch, in memory that does not grow with N.
 //!
-//! Why histograms: a run of a million requests must stay under 200 MB (issue 3), so per-request
+//! Why histograms: a run of any N must fit in memory that does not grow with N, so per-request
 //! rows go to requests.csv as they arrive and only HDR histograms (3 significant digits, here in
 //! model microseconds), counters and a time series with a bounded number of buckets stay in
 //! memory. Means and maxima are kept exactly beside the histograms.
 
-use crate::dispatch::{Outcome, OutcomeKind};
+use crate::outcome::{NotSent, Outcome, OutcomeKind};
 use crate::summary::Quantiles;
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
@@ -228,7 +228,7 @@ impl Stats {
                 self.completion.record(o.end_ms);
                 self.latency.record(o.end_ms - o.sent_ms);
                 if let Some(rt) = o.response_time {
-                    self.response_time.record(f64::from(rt));
+                    self.response_time.record(rt as f64);
                 }
                 if let Some(m) = o.machine {
                     if let Some(c) = self.per_machine.get_mut(m as usize) {
@@ -242,6 +242,25 @@ impl Stats {
                     self.cancelled += 1;
                 }
                 *self.failures.entry(kind.class()).or_insert(0) += 1;
+            }
+        }
+    }
+}
+
+impl Stats {
+    /// Counts jobs that ended without being sent.
+    pub fn record_not_sent(&mut self, n: &NotSent) {
+        if n.count == 0 {
+            return;
+        }
+        match n.kind {
+            OutcomeKind::Ok => self.ok += n.count,
+            kind => {
+                self.failed += n.count;
+                if kind == OutcomeKind::Cancelled {
+                    self.cancelled += n.count;
+                }
+                *self.failures.entry(kind.class()).or_insert(0) += n.count;
             }
         }
     }

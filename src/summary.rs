@@ -34,9 +34,29 @@ pub struct Summary {
     /// Forwarding units taken out mid-run (URLs).
     #[serde(default)]
     pub forwarders_lost: Vec<String>,
-    /// Batch start to the last outcome.
+    /// Second copies sent of jobs that looked stuck, and how many of them answered first.
+    #[serde(default)]
+    pub hedges: u64,
+    #[serde(default)]
+    pub hedges_won: u64,
+    /// The most agent threads running at once.
+    #[serde(default)]
+    pub agents_peak: u64,
+    /// Jobs never sent (interrupted, or every unit lost): one range, not one row each.
+    #[serde(default)]
+    pub not_sent: Option<NotSentRange>,
+    /// Command start to the last answer: everything the user waited for (process start,
+    /// calibration if any, the batch). Model time like every time here.
+    #[serde(default)]
+    pub wall_ms: f64,
+    /// Batch start (first send) to the last outcome.
     pub makespan_ms: f64,
     pub lower_bound_ms: f64,
+    /// Where the bound's figures come from: "model" (the emulator's true topology: exact),
+    /// "calibration" (a calibration pass or file: an estimate), "learned" (this batch's own
+    /// answers: an estimate).
+    #[serde(default)]
+    pub lower_bound_source: String,
     pub machines_bound_ms: f64,
     pub forwarders_bound_ms: f64,
     /// lower_bound_ms / makespan_ms (1 = as fast as possible).
@@ -54,10 +74,12 @@ pub struct Summary {
     /// Requests per forwarding unit URL.
     pub per_forwarder: BTreeMap<String, u64>,
     pub forwarders: Vec<String>,
-    /// Calibration time (model ms) and requests, apart from the batch.
+    /// Calibration pass before the batch (model ms and requests; 0 when none ran: the default
+    /// policy learns from the batch itself).
     pub calibration_ms: f64,
     pub calibration_requests: u64,
-    /// Whether the calibration was measured now, reused from a file, or derived from the model.
+    /// What the batch started from: "none", "cache" (an earlier run's estimates), "file"
+    /// (`--calibration`), "probed"/"quick" (a calibration pass just now).
     pub calibration_source: String,
     /// Set when run against the embedded emulator.
     pub time_scale: Option<f64>,
@@ -66,8 +88,14 @@ pub struct Summary {
     pub model_time: bool,
     pub seed: u64,
     pub started_unix_s: u64,
-    /// Wall-clock duration of the batch, in real milliseconds.
-    pub wall_ms: f64,
+}
+
+/// Jobs `from_id .. from_id + count` ended without being sent, all as `outcome`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NotSentRange {
+    pub from_id: u64,
+    pub count: u64,
+    pub outcome: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -4,12 +4,26 @@
 //! the planners in [`crate::policy`] and the bound in [`crate::bound`] (which only read them).
 //! All durations are model milliseconds (wall time divided by the time scale when emulating).
 
+pub mod online;
 pub mod probe;
 pub mod store;
 
-use crate::emulator::topology::Topology;
 use crate::endpoint::{Layout, MachineId};
 use serde::{Deserialize, Serialize};
+
+/// The format version of calibration files; files of another version are not read.
+pub const VERSION: u32 = 2;
+
+/// What a unit's connection limit is taken to be when it was not measured (measuring it means
+/// knocking the unit over): the dispatcher's own cap on attempts in flight applies instead.
+pub const UNKNOWN_CONNECTION_LIMIT: usize = 0;
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
 
 /// Everything the planners know about one run's system.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -18,7 +32,8 @@ pub struct Calibration {
     pub version: u32,
     /// When it was measured (seconds since the Unix epoch); 0 for a model-derived calibration.
     pub created_unix_s: u64,
-    /// How it was obtained: "probed" or "model" (derived from a topology's parameters).
+    /// How it was obtained: "probed" (a calibration pass), "quick" (wake-up answers only),
+    /// "learned" (what a batch's own answers showed), "model" (a topology's true parameters).
     pub source: String,
     pub forwarders: Vec<ForwarderEstimate>,
     pub machines: Vec<MachineEstimate>,
@@ -35,7 +50,7 @@ pub struct ForwarderEstimate {
     pub service_ms: f64,
     /// Overhead that overlaps between requests, paid after the worker answers.
     pub overhead_ms: f64,
-    /// Concurrent connections it accepts.
+    /// Concurrent connections it accepts; 0 when not known.
     pub connection_limit: usize,
 }
 
@@ -71,33 +86,31 @@ impl MachineEstimate {
 }
 
 impl Calibration {
-    /// What the parameters of a topology imply, without measuring anything. Used for planning
-    /// when no probe is wanted, and as test vectors. `forwarder_urls` names the K units.
-    pub fn from_topology(t: &Topology, forwarder_urls: &[String]) -> Calibration {
-        let f = &t.forwarder;
+    /// Nothing known yet: every machine and unit down, no figures.
+    pub fn empty(layout: &Layout, forwarder_urls: &[String]) -> Calibration {
         Calibration {
-            version: 1,
-            created_unix_s: 0,
-            source: "model".into(),
+            version: VERSION,
+            created_unix_s: unix_now(),
+            source: "empty".into(),
             forwarders: forwarder_urls
                 .iter()
                 .map(|url| ForwarderEstimate {
                     url: url.clone(),
-                    up: true,
-                    service_ms: f.handling_ms,
-                    overhead_ms: f.overhead_ms,
-                    connection_limit: f.connection_limit,
+                    up: false,
+                    service_ms: 0.0,
+                    overhead_ms: 0.0,
+                    connection_limit: UNKNOWN_CONNECTION_LIMIT,
                 })
                 .collect(),
-            machines: t
+            machines: layout
                 .machines
                 .iter()
-                .map(|m| MachineEstimate {
-                    id: m.id(),
-                    up: !m.fault.down,
-                    latency_ms: m.latency_ms + m.jitter_ms / 2.0,
-                    service_ms: m.mean_service_ms(),
-                    concurrency: m.concurrency,
+                .map(|id| MachineEstimate {
+                    id: id.clone(),
+                    up: false,
+                    latency_ms: 0.0,
+                    service_ms: 0.0,
+                    concurrency: 1,
                     wake_ms: None,
                 })
                 .collect(),
@@ -134,12 +147,27 @@ impl Calibration {
     }
 }
 
-/// The default topology's own parameters with `units` forwarding units whose handling stage takes
-/// `handling_ms` (0 = no ceiling): the calibration the planners' unit tests plan against.
+/// The default emulated system's true parameters (latency = base + mean jitter 20, service
+/// 21.5 ms), `units` forwarding units with a `pass_ms` stage and 13 ms overhead: the worked
+/// test vectors of the lower bound and the planners' unit tests.
 #[cfg(test)]
-pub(crate) fn model_calibration(units: usize, handling_ms: f64) -> Calibration {
-    let mut t = Topology::default();
-    t.forwarder.handling_ms = handling_ms;
-    let urls: Vec<String> = (0..units).map(|i| format!("http://f{i}")).collect();
-    Calibration::from_topology(&t, &urls)
+pub(crate) fn test_model(units: usize, pass_ms: f64) -> Calibration {
+    let layout = Layout::documented();
+    let urls: Vec<String> = (0..units)
+        .map(|i| format!("http://127.0.0.1:{}", 5000 + i))
+        .collect();
+    let mut cal = Calibration::empty(&layout, &urls);
+    cal.source = "model".into();
+    for f in &mut cal.forwarders {
+        f.up = true;
+        f.service_ms = pass_ms;
+        f.overhead_ms = 13.0;
+        f.connection_limit = 1024;
+    }
+    for (m, base) in cal.machines.iter_mut().zip([500.0, 495.0, 290.0, 350.0, 330.0]) {
+        m.up = true;
+        m.latency_ms = base + 20.0;
+        m.service_ms = 21.5;
+    }
+    cal
 }

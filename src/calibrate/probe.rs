@@ -18,39 +18,38 @@
 //! The units' overhead comes from the wake-up answers (client round trip − `response_time` of
 //! the first one through each unit, less one handling slot), in every mode.
 //!
-//! What is not measured keeps the prior's value (the topology's parameters): the connection
-//! limit (measuring it means knocking the unit over) and, in quick mode, service times and the
-//! units' ceilings. All times are model ms: wall time divided by the time scale.
+//! Nothing is assumed: a figure that is not measured is absent (a unit without a measured
+//! ceiling has `service_ms` 0; quick mode takes a machine's service time from the `work_time`
+//! it reports; the connection limit is never measured — measuring it means knocking the unit
+//! over). All times are model ms: wall time divided by the time scale.
+//!
+//! This pass is what `cmdunit calibrate` runs, what the limits analysis builds on, and what the
+//! policies that plan from a model use when no saved calibration is fresh. The default policy
+//! needs none of it: it learns from the batch itself.
 
 use super::{Calibration, CalibrationCost};
+use crate::endpoint::Layout;
+use crate::timescale::TimeScale;
 use crate::client::{Client, ClientConfig, Failure};
 use crate::endpoint::WorkAnswer;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Barrier;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 /// How much to measure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProbeMode {
-    /// Reachability and wake-up only (one request per machine): for small batches.
+    /// Reachability and wake-up, then a few answers per machine: latency, reported work time.
     Quick,
-    /// Also bursts per forwarding unit and per machine.
+    /// Also bursts per forwarding unit (its ceiling) and per machine (service, concurrency).
     Full,
-    /// Parameters from a saved calibration; only reachability and wake-up are measured again.
-    Refresh,
-    /// Nothing measured: the prior as it is (the topology's own parameters), at no cost. For
-    /// runs whose system is known, and tests where a fault must appear only after planning.
-    Model,
 }
 
 #[derive(Clone, Debug)]
 pub struct ProbeConfig {
     pub mode: ProbeMode,
-    /// Wall time = model time × time_scale.
-    pub time_scale: f64,
-    /// How long a machine may take to wake up, model ms.
-    pub wake_timeout_ms: f64,
-    /// Timeout of a probe once everything is awake, model ms.
+    pub time_scale: TimeScale,
+    /// Timeout of a probe (a sleeping machine's wake-up included), model ms.
     pub timeout_ms: f64,
     /// Simultaneous requests in a forwarding unit's burst.
     pub forwarder_burst: usize,
@@ -66,9 +65,8 @@ impl Default for ProbeConfig {
     fn default() -> Self {
         ProbeConfig {
             mode: ProbeMode::Full,
-            time_scale: 1.0,
-            wake_timeout_ms: 60_000.0,
-            timeout_ms: 35_000.0,
+            time_scale: TimeScale::REAL,
+            timeout_ms: 60_000.0,
             forwarder_burst: 24,
             machine_burst: 12,
             quick_samples: 2,
@@ -96,23 +94,18 @@ struct Prober {
     requests: AtomicU64,
 }
 
-/// Measures the system, starting from `prior` (the topology's parameters, or a saved
-/// calibration in [`ProbeMode::Refresh`]), and returns what was learnt with its cost.
-pub fn calibrate(prior: &Calibration, cfg: &ProbeConfig) -> Result<Calibration, CalibrateError> {
-    if cfg.mode == ProbeMode::Model {
-        let mut cal = prior.clone();
-        cal.cost = CalibrationCost::default();
-        return Ok(cal);
-    }
+/// Measures the system of `layout` behind `urls` and returns what was learnt with its cost.
+pub fn calibrate(
+    layout: &Layout,
+    urls: &[String],
+    cfg: &ProbeConfig,
+) -> Result<Calibration, CalibrateError> {
     let started = Instant::now();
     let p = Prober {
         cfg: cfg.clone(),
         requests: AtomicU64::new(0),
     };
-    let mut cal = prior.clone();
-    cal.created_unix_s = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let mut cal = Calibration::empty(layout, urls);
 
     // 1. Reachability.
     let reach: Vec<bool> = std::thread::scope(|s| {
@@ -155,7 +148,7 @@ pub fn calibrate(prior: &Calibration, cfg: &ProbeConfig) -> Result<Calibration, 
             up_fwd.len()
         );
     }
-    let wake_timeout = cfg.wake_timeout_ms;
+    let wake_timeout = cfg.timeout_ms;
     let wake: Vec<Probe> = std::thread::scope(|s| {
         let handles: Vec<_> = cal
             .machines
@@ -215,10 +208,16 @@ pub fn calibrate(prior: &Calibration, cfg: &ProbeConfig) -> Result<Calibration, 
     for (i, probe) in wake.iter().enumerate() {
         let m = &mut cal.machines[i];
         match &probe.result {
-            Ok(_) => {
+            Ok(a) => {
                 m.up = true;
                 let asleep = probe.client_ms > 2000.0;
                 m.wake_ms = asleep.then_some(probe.client_ms);
+                // A first estimate, refined below: what it reports working, and the rest of
+                // its response time as latency (not when a boot is in it).
+                m.service_ms = (a.work_time as f64).max(0.01);
+                if !asleep {
+                    m.latency_ms = (a.response_time as f64 - m.service_ms).max(0.0);
+                }
             }
             Err(_) => m.up = false,
         }
@@ -227,7 +226,7 @@ pub fn calibrate(prior: &Calibration, cfg: &ProbeConfig) -> Result<Calibration, 
     // samples — the wake-up answer only if it was not asleep — gives its latency. One sample
     // alone is at the mercy of jitter and of the host's scheduler.
     if cfg.mode == ProbeMode::Quick {
-        let samples: Vec<Vec<f64>> = std::thread::scope(|s| {
+        let samples: Vec<Vec<(f64, f64)>> = std::thread::scope(|s| {
             let handles: Vec<_> = cal
                 .machines
                 .iter()
@@ -243,7 +242,7 @@ pub fn calibrate(prior: &Calibration, cfg: &ProbeConfig) -> Result<Calibration, 
                         let client = p.client(p.cfg.timeout_ms);
                         (0..p.cfg.quick_samples)
                             .filter_map(|_| p.timed(&client, &url, &path).result.ok())
-                            .map(|a| a.response_time as f64)
+                            .map(|a| (a.response_time as f64, a.work_time as f64))
                             .collect()
                     })
                 })
@@ -253,13 +252,18 @@ pub fn calibrate(prior: &Calibration, cfg: &ProbeConfig) -> Result<Calibration, 
                 .map(|h| h.join().unwrap_or_default())
                 .collect()
         });
-        for (i, mut rt) in samples.into_iter().enumerate() {
+        for (i, mut answers) in samples.into_iter().enumerate() {
             if let (Ok(a), None) = (&wake[i].result, cal.machines[i].wake_ms) {
-                rt.push(a.response_time as f64);
+                answers.push((a.response_time as f64, a.work_time as f64));
             }
-            if let Some(median) = median(&mut rt) {
+            let mut rt: Vec<f64> = answers.iter().map(|a| a.0).collect();
+            let mut work: Vec<f64> = answers.iter().map(|a| a.1).collect();
+            if let (Some(rt), Some(work)) = (median(&mut rt), median(&mut work)) {
+                // The service time is what the machine reports working: quick mode sees no
+                // queue, so it cannot see any handling on top.
                 let m = &mut cal.machines[i];
-                m.latency_ms = (median - m.service_ms).max(0.0);
+                m.service_ms = work.max(0.01);
+                m.latency_ms = (rt - m.service_ms).max(0.0);
             }
         }
     }
@@ -275,7 +279,7 @@ pub fn calibrate(prior: &Calibration, cfg: &ProbeConfig) -> Result<Calibration, 
                 .iter()
                 .filter_map(|pr| match &pr.result {
                     Ok(a) => Some(
-                        (pr.done - released).as_secs_f64() * 1000.0 / cfg.time_scale
+                        cfg.time_scale.to_model_ms(pr.done - released)
                             - a.response_time as f64,
                     ),
                     Err(_) => None,
@@ -290,7 +294,7 @@ pub fn calibrate(prior: &Calibration, cfg: &ProbeConfig) -> Result<Calibration, 
             }
         }
     }
-    if cfg.mode != ProbeMode::Refresh {
+    {
         for fi in up_fwd.clone() {
             if let Some(o) = wake_overhead(fi, cal.forwarders[fi].service_ms) {
                 cal.forwarders[fi].overhead_ms = o;
@@ -331,11 +335,9 @@ pub fn calibrate(prior: &Calibration, cfg: &ProbeConfig) -> Result<Calibration, 
     cal.source = match cfg.mode {
         ProbeMode::Quick => "quick",
         ProbeMode::Full => "probed",
-        ProbeMode::Refresh => "reused",
-        ProbeMode::Model => "model",
     }
     .into();
-    let model_ms = started.elapsed().as_secs_f64() * 1000.0 / cfg.time_scale;
+    let model_ms = cfg.time_scale.since(started);
     let requests = p.requests.load(Ordering::Relaxed);
     cal.cost = CalibrationCost { requests, model_ms };
     Ok(cal)
@@ -344,7 +346,7 @@ pub fn calibrate(prior: &Calibration, cfg: &ProbeConfig) -> Result<Calibration, 
 impl Prober {
     fn client(&self, timeout_ms: f64) -> Client {
         Client::new(&ClientConfig {
-            timeout: Duration::from_secs_f64((timeout_ms * self.cfg.time_scale / 1000.0).max(0.05)),
+            timeout: self.cfg.time_scale.to_wall(timeout_ms).max(std::time::Duration::from_millis(50)),
             max_idle: 4,
         })
     }
@@ -371,7 +373,7 @@ impl Prober {
         let result = client.get_work(url, path);
         let done = Instant::now();
         Probe {
-            client_ms: (done - t).as_secs_f64() * 1000.0 / self.cfg.time_scale,
+            client_ms: self.cfg.time_scale.to_model_ms(done - t),
             done,
             result,
         }

@@ -1,93 +1,64 @@
-//! Running a plan: agent threads, job channels, late binding, retries, ejection, the collector.
+//! Running a batch: agent threads, one lock, retries, ejection, hedges, outcomes.
 //!
-//! Why this shape (design card, rust-notes.md): every HTTP call blocks, so each agent is a plain
-//! `std::thread` with its own ureq agent, fed by a crossbeam channel per queue; rayon is kept for
-//! CPU work. A feeder thread sends the plan's jobs in the plan's order (send order matters: the
-//! forwarding unit handles one request at a time) and holds back jobs with a `release_ms`.
+//! Why this shape: every HTTP call blocks, so each agent is a plain `std::thread` with its own
+//! connection ([`Caller`]); rayon is kept for CPU work. Jobs are not materialised: the batch is
+//! a counter of jobs issued so far plus the few alive ones (in flight or waiting for a retry),
+//! so memory does not grow with N. Agents are started when they are needed — when the binder
+//! wants another job sent and no agent is idle — so the number of threads follows what is in
+//! flight (Little's law) instead of being guessed before the batch.
 //!
-//! All choices that depend on the current load — a late-bound job's machine
-//! ([`Policy::bind`]), the forwarding unit of a job the plan left open (least in flight among
-//! those up, within each unit's connection limit), where a retry goes — are made under one lock
-//! together with the bookkeeping of the choice, so every decision sees a consistent
-//! [`LoadView`]. Waiting (all machines at their cap, all units at their connection limit)
-//! happens here, on a condition variable, where a job can still move.
+//! Every decision is made under one lock, together with the bookkeeping it depends on, so the
+//! [`Binder`] always sees a consistent [`View`]. An agent that gets an answer asks for its next
+//! job itself, without waking anyone; an idle agent is woken only when the binder says another
+//! send is due (`more`), or when a pacing deadline passes. Outcomes go to the collector in small
+//! batches (a channel hop per request would cost more than the rest of the bookkeeping).
 //!
-//! Reliability rules (load-balancing-anchors.md, after Envoy): connect errors, 5xx and timeouts
-//! are retried elsewhere within a retry budget shared by the batch; a machine failing several
-//! times in a row is ejected for a while (at most half of them at once); a forwarding unit that refuses
-//! connections is taken out and its jobs move to the others without spending the budget. Every
-//! job ends with exactly one [`Outcome`], also when the run is cancelled.
+//! Reliability rules (after Envoy): connect errors, 5xx and timeouts are retried elsewhere
+//! within a retry budget shared by the batch; a machine failing several times in a row is
+//! ejected for a while; a forwarding unit that refuses connections is suspended and probed (see
+//! [`health`]); an attempt off a unit or machine just taken out moves without spending the
+//! budget. A hedge is a second copy of a job already in flight; the first answer wins and the
+//! other is only observed. Every job ends with exactly one [`Outcome`], also when the run is
+//! cancelled.
 
 pub mod charts;
-pub mod collector;
+pub mod health;
+#[cfg(test)]
+mod tests;
 
-use crate::calibrate::Calibration;
-use crate::client::{Client, ClientConfig, Failure};
-use crate::endpoint::{Layout, Target};
-use crate::policy::{Job, LoadView, MachineLoad, Observation, Plan, Policy};
-use crossbeam_channel::{Receiver, Sender};
+use crate::client::Transport;
+use crate::endpoint::{Layout, Target, WorkAnswer};
+use crate::outcome::{Failure, NotSent, Outcome, OutcomeKind};
+use crate::policy::{
+    Answered, Binder, Decision, ForwarderLoad, JobCtx, MachineLoad, Observation, Route, View,
+};
+use crate::timescale::TimeScale;
+use crossbeam_channel::Sender;
+use health::{MachineHealth, UnitChange, UnitHealth, UnitState};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::Scope;
 use std::time::{Duration, Instant};
 
-/// How one job ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OutcomeKind {
-    Ok,
-    Failed(Failure),
-    /// Never sent because the run was interrupted.
-    Cancelled,
-}
-
-impl OutcomeKind {
-    pub fn class(&self) -> String {
-        match self {
-            OutcomeKind::Ok => "ok".into(),
-            OutcomeKind::Failed(f) => f.class(),
-            OutcomeKind::Cancelled => "cancelled".into(),
-        }
-    }
-}
-
-/// One job's record: a row of requests.csv. Times are model ms after the batch start.
-#[derive(Clone, Copy, Debug)]
-pub struct Outcome {
-    pub id: u32,
-    /// Forwarding unit of the last attempt (index into the run's forwarders).
-    pub forwarder: Option<u16>,
-    /// Target of the last attempt.
-    pub target: Target,
-    /// The machine that answered (index into the layout).
-    pub machine: Option<u16>,
-    pub attempts: u16,
-    pub kind: OutcomeKind,
-    /// When the first attempt was sent.
-    pub start_ms: f64,
-    /// When the last attempt was sent.
-    pub sent_ms: f64,
-    /// When the job ended.
-    pub end_ms: f64,
-    /// The server's `response_time` and `work_time`, when it answered.
-    pub response_time: Option<u32>,
-    pub work_time: Option<u32>,
-}
-
-/// What the dispatcher needs besides the plan.
+/// What the dispatcher needs besides the binder and the transport.
 #[derive(Clone)]
 pub struct DispatchConfig {
-    pub forwarders: Vec<String>,
-    pub client: ClientConfig,
-    /// Wall time = model time × time_scale.
-    pub time_scale: f64,
-    /// Retries the whole batch may spend (attempts beyond the first, moves excluded).
-    pub retry_budget: usize,
-    /// Attempts per job at most (moves off a dead forwarding unit excluded).
+    pub n: u64,
+    pub forwarders: usize,
+    pub layout: Layout,
+    pub time_scale: TimeScale,
+    /// Retries the whole batch may spend (attempts beyond the first; moves and hedges excluded).
+    pub retry_budget: u64,
+    /// Attempts per job at most (moves excluded).
     pub max_attempts: u16,
     /// Consecutive failures that eject a machine.
     pub eject_after: u32,
     /// First ejection length, model ms (doubles with each ejection of the same machine).
     pub eject_ms: f64,
-    /// Set by Ctrl-C: stop sending, let what is in flight finish, cancel the rest.
+    /// Agent threads at most (and so attempts in flight at most).
+    pub max_agents: usize,
+    /// Set by Ctrl-C or SIGTERM: stop sending, let what is in flight finish.
     pub cancel: Arc<AtomicBool>,
 }
 
@@ -97,474 +68,718 @@ pub struct DispatchReport {
     pub retries: u64,
     pub moves: u64,
     pub ejections: u64,
+    /// Second copies sent of jobs already in flight.
+    pub hedges: u64,
+    /// Hedges whose copy answered first.
+    pub hedges_won: u64,
     pub forwarders_lost: Vec<usize>,
+    /// The most agent threads running at once.
+    pub agents_peak: usize,
+    pub not_sent: Option<NotSent>,
 }
 
-struct Health {
-    consecutive: u32,
-    ejections: u32,
-    ejected_until: Option<Instant>,
+/// A job with an attempt in flight or waiting for another one.
+struct Alive {
+    attempts: u16,
+    /// Attempts that count against `max_attempts` (moves do not).
+    counted: u16,
+    in_flight: u8,
+    done: bool,
+    start_ms: f64,
+    last_failure: Option<Failure>,
+    last_route: Option<Route>,
+    avoid: Option<usize>,
+    /// Sent time of the first copy in flight (to tell a hedge's win).
+    first_sent_ms: f64,
 }
 
-struct Shared {
-    load: LoadView,
-    health: Vec<Health>,
-    fwd_in_flight: Vec<usize>,
-    fwd_limit: Vec<usize>,
-    fwd_up: Vec<bool>,
-    fwd_consecutive: Vec<u32>,
-    retries_left: usize,
+/// One attempt handed to an agent.
+struct Attempt {
+    id: u32,
+    route: Route,
+    /// The machine the target names, if it names one.
+    bound: Option<usize>,
+    hedge: bool,
+}
+
+struct State {
+    binder: Box<dyn Binder>,
+    next_id: u64,
+    retries: VecDeque<u32>,
+    alive: HashMap<u32, Alive>,
+    machines: Vec<MachineLoad>,
+    forwarders: Vec<ForwarderLoad>,
+    machine_health: Vec<MachineHealth>,
+    unit_health: Vec<UnitHealth>,
+    retries_left: u64,
     report: DispatchReport,
+    agents: usize,
+    idle: usize,
+    max_agents: usize,
+    ended: u64,
+    stopping: bool,
 }
 
-struct Dispatcher<'a> {
+enum Step {
+    Attempt(Attempt),
+    Wait(Option<Instant>),
+    Done,
+}
+
+struct Engine<'a> {
     cfg: &'a DispatchConfig,
-    layout: Layout,
-    policy: &'a dyn Policy,
-    shared: Mutex<Shared>,
+    transport: &'a dyn Transport,
+    state: Mutex<State>,
     changed: Condvar,
     t0: Instant,
+    sink: Sender<Vec<Outcome>>,
 }
 
-/// Why an attempt could not even be sent.
-enum Blocked {
-    NoForwarder,
-    Cancelled,
-}
-
-/// Runs `plan` to the end, sending one [`Outcome`] per job to `sink`. Blocks until every job has
-/// ended. `t0` is the batch start all offsets refer to.
+/// Runs the batch to the end, sending every job's [`Outcome`] to `sink` (in batches). Blocks
+/// until every job has ended. `t0` is the batch start all offsets refer to.
 pub fn dispatch(
-    plan: Plan,
-    cal: &Calibration,
-    policy: &dyn Policy,
+    binder: Box<dyn Binder>,
+    transport: &dyn Transport,
     cfg: &DispatchConfig,
-    sink: Sender<Outcome>,
+    sink: Sender<Vec<Outcome>>,
     t0: Instant,
-) -> DispatchReport {
-    let layout = cal.layout();
-    let machines = cal
-        .machines
-        .iter()
-        .map(|m| MachineLoad {
-            ejected: !m.up,
-            ..MachineLoad::default()
-        })
-        .collect();
-    let k = cfg.forwarders.len();
-    let shared = Shared {
-        load: LoadView {
-            machines,
-            now_ms: 0.0,
-            remaining: plan.jobs.len(),
-        },
-        health: cal
-            .machines
-            .iter()
-            .map(|_| Health {
-                consecutive: 0,
-                ejections: 0,
-                ejected_until: None,
-            })
-            .collect(),
-        fwd_in_flight: vec![0; k],
-        fwd_limit: (0..k)
-            .map(|i| {
-                cal.forwarders
-                    .get(i)
-                    .map_or(1024, |f| f.connection_limit.max(1))
-            })
-            .collect(),
-        fwd_up: (0..k)
-            .map(|i| cal.forwarders.get(i).is_none_or(|f| f.up))
-            .collect(),
-        fwd_consecutive: vec![0; k],
+) -> (DispatchReport, Box<dyn Binder>) {
+    let m = cfg.layout.machines.len();
+    let k = cfg.forwarders;
+    let state = State {
+        binder,
+        next_id: 0,
+        retries: VecDeque::new(),
+        alive: HashMap::new(),
+        machines: vec![MachineLoad::default(); m],
+        forwarders: vec![
+            ForwarderLoad {
+                in_flight: 0,
+                usable: true
+            };
+            k
+        ],
+        machine_health: vec![MachineHealth::default(); m],
+        unit_health: vec![UnitHealth::default(); k],
         retries_left: cfg.retry_budget,
         report: DispatchReport::default(),
+        agents: 1,
+        idle: 0,
+        max_agents: cfg.max_agents.max(1),
+        ended: 0,
+        stopping: false,
     };
-    let d = Dispatcher {
+    let engine = Engine {
         cfg,
-        layout,
-        policy,
-        shared: Mutex::new(shared),
+        transport,
+        state: Mutex::new(state),
         changed: Condvar::new(),
         t0,
+        sink,
     };
-    let queues: Vec<(Sender<Job>, Receiver<Job>)> = plan
-        .queues
-        .iter()
-        .map(|_| crossbeam_channel::unbounded())
+    if k == 0 || m == 0 {
+        let mut st = engine.lock();
+        engine.fail_unissued(&mut st, OutcomeKind::Failed(Failure::Connect));
+    } else {
+        std::thread::scope(|s| engine.agent(s));
+    }
+    let mut st = engine.state.into_inner().unwrap_or_else(|p| p.into_inner());
+    st.report.agents_peak = st.report.agents_peak.max(1);
+    // A unit still refusing connections at the end was lost to this batch, whether or not its
+    // last probe had come.
+    st.report.forwarders_lost = (0..k)
+        .filter(|&f| st.unit_health[f].state != UnitState::Up)
         .collect();
-    std::thread::scope(|s| {
-        for (qi, q) in plan.queues.iter().enumerate() {
-            for _ in 0..q.agents.max(1) {
-                let rx = queues[qi].1.clone();
-                let sink = sink.clone();
-                let d = &d;
-                let spawned = std::thread::Builder::new()
-                    .name(format!("agent-{qi}"))
-                    .stack_size(256 * 1024)
-                    .spawn_scoped(s, move || d.agent(rx, sink));
-                if let Err(e) = spawned {
-                    // Fewer agents than planned is slower but still correct.
-                    eprintln!("warning: could not start an agent thread: {e}");
-                    break;
-                }
-            }
-        }
-        let senders: Vec<Sender<Job>> = queues.iter().map(|(tx, _)| tx.clone()).collect();
-        drop(queues);
-        d.feed(plan.jobs, senders, &sink);
-    });
-    let shared = d.lock();
-    shared.report.clone()
+    (st.report, st.binder)
 }
 
-impl Dispatcher<'_> {
-    fn lock(&self) -> MutexGuard<'_, Shared> {
+impl<'a> Engine<'a> {
+    fn lock(&self) -> MutexGuard<'_, State> {
         // A panicking agent must not take the whole batch down with a poisoned lock.
-        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn now_ms(&self) -> f64 {
-        self.t0.elapsed().as_secs_f64() * 1000.0 / self.cfg.time_scale
-    }
-
-    fn model_to_wall(&self, ms: f64) -> Duration {
-        Duration::from_secs_f64((ms * self.cfg.time_scale / 1000.0).max(0.0))
+        self.cfg.time_scale.since(self.t0)
     }
 
     fn cancelled(&self) -> bool {
         self.cfg.cancel.load(Ordering::Relaxed)
     }
 
-    /// Sends the jobs in plan order, each no earlier than its release time.
-    fn feed(&self, jobs: Vec<Job>, queues: Vec<Sender<Job>>, sink: &Sender<Outcome>) {
-        for job in jobs {
-            if let Some(r) = job.release_ms {
-                let at = self.t0 + self.model_to_wall(r as f64);
-                while Instant::now() < at && !self.cancelled() {
-                    let left = at.saturating_duration_since(Instant::now());
-                    std::thread::sleep(left.min(Duration::from_millis(50)));
-                }
-            }
-            let q = (job.queue as usize).min(queues.len().saturating_sub(1));
-            if self.cancelled() || queues.is_empty() || queues[q].send(job).is_err() {
-                let _ = sink.send(self.cancelled_outcome(&job));
-            }
-        }
-    }
-
-    fn cancelled_outcome(&self, job: &Job) -> Outcome {
-        let now = self.now_ms();
-        {
-            let mut sh = self.lock();
-            sh.load.remaining = sh.load.remaining.saturating_sub(1);
-        }
-        Outcome {
-            id: job.id,
-            forwarder: None,
-            target: job.target,
-            machine: None,
-            attempts: 0,
-            kind: OutcomeKind::Cancelled,
-            start_ms: now,
-            sent_ms: now,
-            end_ms: now,
-            response_time: None,
-            work_time: None,
-        }
-    }
-
-    fn agent(&self, rx: Receiver<Job>, sink: Sender<Outcome>) {
-        let client = Client::new(&ClientConfig {
-            max_idle: self.cfg.forwarders.len().max(4),
-            ..self.cfg.client.clone()
-        });
-        for job in rx.iter() {
-            let outcome = if self.cancelled() {
-                self.cancelled_outcome(&job)
-            } else {
-                self.run_job(&job, &client)
-            };
-            if sink.send(outcome).is_err() {
-                return;
-            }
-        }
-    }
-
-    /// One job through all its attempts to exactly one outcome.
-    fn run_job(&self, job: &Job, client: &Client) -> Outcome {
-        {
-            let mut sh = self.lock();
-            sh.load.remaining = sh.load.remaining.saturating_sub(1);
-        }
-        let mut out = Outcome {
-            id: job.id,
-            forwarder: None,
-            target: job.target,
-            machine: None,
-            attempts: 0,
-            kind: OutcomeKind::Cancelled,
-            start_ms: f64::NAN,
-            sent_ms: f64::NAN,
-            end_ms: f64::NAN,
-            response_time: None,
-            work_time: None,
-        };
-        let mut target = job.target;
-        let mut avoid: Option<usize> = None;
-        let mut rebind = false;
-        let mut counted_attempts: u16 = 0;
+    /// One agent: takes steps until the batch is over. The calling thread is the first agent,
+    /// so a batch runs even if no other thread can be started.
+    fn agent<'s>(&'s self, scope: &'s Scope<'s, '_>)
+    where
+        'a: 's,
+    {
+        let mut caller = self.transport.caller();
+        let mut out = OutBatch::new(self.sink.clone());
+        let mut last_call = Duration::ZERO;
+        let mut st = self.lock();
         loop {
-            let (t, f) = match self.acquire(job, target, avoid, rebind) {
-                Ok(x) => x,
-                Err(blocked) => {
-                    let now = self.now_ms();
-                    if out.attempts == 0 {
-                        out.start_ms = now;
-                        out.sent_ms = now;
+            match self.step(&mut st, scope) {
+                Step::Attempt(a) => {
+                    drop(st);
+                    // A long call would hold finished rows back: send them first.
+                    if last_call > LONG_CALL {
+                        out.flush();
                     }
-                    out.end_ms = now;
-                    out.kind = match (blocked, out.kind) {
-                        (_, OutcomeKind::Failed(f)) => OutcomeKind::Failed(f),
-                        (Blocked::NoForwarder, _) => OutcomeKind::Failed(Failure::Connect),
-                        (Blocked::Cancelled, _) => OutcomeKind::Cancelled,
-                    };
-                    return out;
-                }
-            };
-            target = t;
-            let sent = self.now_ms();
-            if out.attempts == 0 {
-                out.start_ms = sent;
-            }
-            out.sent_ms = sent;
-            out.attempts += 1;
-            out.forwarder = Some(f as u16);
-            out.target = t;
-            let result = client.get_work(&self.cfg.forwarders[f], &self.layout.path(t));
-            let end = self.now_ms();
-            out.end_ms = end;
-            let bound_machine = match t {
-                Target::Machine(m) => Some(m as usize),
-                _ => None,
-            };
-            match result {
-                Ok(answer) => {
-                    let answered = answer
-                        .machine_index()
-                        .and_then(|i| self.layout.machine_index(&answer.region, i));
-                    self.release(f, bound_machine, answered, Ok(()));
-                    self.policy.observe(&Observation {
-                        machine: answered.or(bound_machine),
-                        latency_ms: end - sent,
-                        ok: true,
-                    });
-                    out.machine = answered.map(|m| m as u16);
-                    out.response_time = Some(answer.response_time.min(u32::MAX as u64) as u32);
-                    out.work_time = Some(answer.work_time.min(u32::MAX as u64) as u32);
-                    out.kind = OutcomeKind::Ok;
-                    return out;
-                }
-                Err(failure) => {
-                    let moved = self.release(f, bound_machine, None, Err(failure));
-                    self.policy.observe(&Observation {
-                        machine: bound_machine,
-                        latency_ms: end - sent,
-                        ok: false,
-                    });
-                    out.kind = OutcomeKind::Failed(failure);
-                    if !moved {
-                        counted_attempts += 1;
-                    }
-                    if !failure.retriable()
-                        || self.cancelled()
-                        || counted_attempts >= self.cfg.max_attempts
-                        || usize::from(out.attempts)
-                            >= usize::from(self.cfg.max_attempts)
-                                + self.cfg.forwarders.len()
-                                + self.layout.machines.len()
-                        || !(moved || self.take_retry())
-                    {
-                        return out;
-                    }
-                    // A retry goes to another machine where the policy can name one; a move
-                    // off a dead forwarding unit keeps its target.
-                    let unit_lost = failure == Failure::Connect;
-                    if !(moved && unit_lost) && bound_machine.is_some() {
-                        avoid = bound_machine;
-                        rebind = true;
+                    let t = Instant::now();
+                    let sent = self.cfg.time_scale.to_model_ms(t - self.t0);
+                    let result = caller.call(usize::from(a.route.forwarder), a.route.target);
+                    let done = Instant::now();
+                    last_call = done - t;
+                    let end = self.cfg.time_scale.to_model_ms(done - self.t0);
+                    st = self.lock();
+                    self.finish(&mut st, a, sent, end, result, &mut out);
+                    if out.due() {
+                        drop(st);
+                        out.flush();
+                        st = self.lock();
                     }
                 }
-            }
-        }
-    }
-
-    fn take_retry(&self) -> bool {
-        let mut sh = self.lock();
-        if sh.retries_left == 0 {
-            return false;
-        }
-        sh.retries_left -= 1;
-        sh.report.retries += 1;
-        true
-    }
-
-    /// Chooses the target and forwarding unit of the next attempt and books them, waiting while
-    /// every choice is at its cap.
-    fn acquire(
-        &self,
-        job: &Job,
-        target: Target,
-        avoid: Option<usize>,
-        rebind: bool,
-    ) -> Result<(Target, usize), Blocked> {
-        let mut sh = self.lock();
-        loop {
-            if self.cancelled() {
-                return Err(Blocked::Cancelled);
-            }
-            readmit(&mut sh);
-            let needs_bind = match target {
-                Target::Late => true,
-                Target::Machine(m) => rebind || sh.load.machines[m as usize].ejected,
-                _ => false,
-            };
-            let chosen = if needs_bind {
-                sh.load.now_ms = self.now_ms();
-                self.policy.bind(job, &sh.load, avoid)
-            } else {
-                Some(target)
-            };
-            let fwd = choose_forwarder(&sh, job.forwarder);
-            match (chosen, fwd) {
-                (_, Err(())) => return Err(Blocked::NoForwarder),
-                (Some(t), Ok(Some(f))) => {
-                    let t = if t == Target::Late { Target::Any } else { t };
-                    if let Target::Machine(m) = t {
-                        if let Some(ml) = sh.load.machines.get_mut(m as usize) {
-                            ml.in_flight += 1;
-                        }
+                Step::Wait(until) => {
+                    if !out.is_empty() {
+                        drop(st);
+                        out.flush();
+                        st = self.lock();
+                        continue;
                     }
-                    sh.fwd_in_flight[f] += 1;
-                    return Ok((t, f));
-                }
-                _ => {
-                    // Everything is at its cap: wait for an answer to free a slot.
-                    sh = self
+                    let wait = until
+                        .map(|u| u.saturating_duration_since(Instant::now()))
+                        .unwrap_or(IDLE_POLL)
+                        .clamp(Duration::from_micros(50), IDLE_POLL);
+                    st.idle += 1;
+                    st = self
                         .changed
-                        .wait_timeout(sh, Duration::from_millis(20))
+                        .wait_timeout(st, wait)
                         .unwrap_or_else(|p| p.into_inner())
                         .0;
+                    st.idle -= 1;
                 }
+                Step::Done => break,
             }
         }
+        drop(st);
+        out.flush();
+        self.changed.notify_all();
     }
 
-    /// Undoes the booking of an attempt and updates health. Returns true when the job should
-    /// move without spending the budget: the failure was a forwarding unit's that is now out, or
-    /// its machine's, which is now ejected.
-    fn release(
-        &self,
-        f: usize,
-        bound: Option<usize>,
-        answered: Option<usize>,
-        result: Result<(), Failure>,
-    ) -> bool {
-        let mut sh = self.lock();
-        sh.fwd_in_flight[f] = sh.fwd_in_flight[f].saturating_sub(1);
-        if let Some(m) = bound {
-            if let Some(ml) = sh.load.machines.get_mut(m) {
-                ml.in_flight = ml.in_flight.saturating_sub(1);
-            }
+    /// Starts one more agent thread if allowed; false when none could be started.
+    fn spawn<'s>(&'s self, st: &mut State, scope: &'s Scope<'s, '_>) -> bool
+    where
+        'a: 's,
+    {
+        if st.agents >= st.max_agents {
+            return false;
         }
-        let mut moved = false;
-        match result {
-            Ok(()) => {
-                sh.fwd_consecutive[f] = 0;
-                if let Some(m) = answered.or(bound) {
-                    sh.load.machines[m].ok += 1;
-                    sh.health[m].consecutive = 0;
-                }
-            }
-            Err(Failure::Connect) => {
-                // The forwarding unit refused or dropped the connection: its fault, not the
-                // machine's. Two in a row and it is out for the rest of the batch.
-                sh.fwd_consecutive[f] += 1;
-                if sh.fwd_up[f] && sh.fwd_consecutive[f] >= 2 {
-                    sh.fwd_up[f] = false;
-                    sh.report.forwarders_lost.push(f);
-                }
-                moved = !sh.fwd_up[f] && sh.fwd_up.iter().any(|&u| u);
-                if moved {
-                    sh.report.moves += 1;
-                }
+        let started = std::thread::Builder::new()
+            .name("agent".into())
+            .stack_size(AGENT_STACK)
+            .spawn_scoped(scope, move || self.agent(scope));
+        match started {
+            Ok(_) => {
+                st.agents += 1;
+                st.report.agents_peak = st.report.agents_peak.max(st.agents);
+                true
             }
             Err(_) => {
-                sh.fwd_consecutive[f] = 0;
-                if let Some(m) = bound {
-                    sh.load.machines[m].failed += 1;
-                    sh.health[m].consecutive += 1;
-                    if sh.health[m].consecutive >= self.cfg.eject_after {
-                        // At most half the machines out at once (Envoy caps ejection too):
-                        // when everything fails, the fault is not the machines'.
-                        let ejected = sh.load.machines.iter().filter(|ml| ml.ejected).count();
-                        let cap = (sh.load.machines.len() / 2).max(1);
-                        let others = sh.load.machines.len() - ejected - 1;
-                        if ejected < cap && others > 0 && !sh.load.machines[m].ejected {
-                            sh.health[m].ejections += 1;
-                            sh.health[m].consecutive = 0;
-                            let factor = f64::from(1u32 << sh.health[m].ejections.min(10)) / 2.0;
-                            sh.health[m].ejected_until = Some(
-                                Instant::now() + self.model_to_wall(self.cfg.eject_ms * factor),
-                            );
-                            sh.load.machines[m].ejected = true;
-                            sh.report.ejections += 1;
-                        }
-                    }
-                    // Jobs that were already on their way to a machine now ejected move, like
-                    // those of a dead unit, without spending the budget.
-                    moved = sh.load.machines[m].ejected;
-                    if moved {
-                        sh.report.moves += 1;
+                // Fewer agents than wanted is slower but still correct: stop trying.
+                st.max_agents = st.agents;
+                false
+            }
+        }
+    }
+
+    /// The next thing this agent should do.
+    fn step<'s>(&'s self, st: &mut State, scope: &'s Scope<'s, '_>) -> Step
+    where
+        'a: 's,
+    {
+        let now = Instant::now();
+        if self.cancelled() && !st.stopping {
+            self.stop(st);
+        }
+        self.readmit(st, now);
+        if st.ended >= self.cfg.n {
+            return Step::Done;
+        }
+        if st.unit_health.iter().all(|u| u.state == UnitState::Lost) {
+            self.fail_everything_waiting(st, Failure::Connect);
+            return if st.ended >= self.cfg.n {
+                Step::Done
+            } else {
+                Step::Wait(None)
+            };
+        }
+        if st.stopping {
+            // Only what is in flight is left; its agents end it.
+            return Step::Wait(None);
+        }
+        if !st
+            .forwarders
+            .iter()
+            .zip(&st.unit_health)
+            .any(|(f, u)| u.usable(f.in_flight))
+        {
+            let probe = st.unit_health.iter().filter_map(|u| u.probe_at()).min();
+            return Step::Wait(probe);
+        }
+        let job = if let Some(&id) = st.retries.front() {
+            st.alive.get(&id).map(|a| JobCtx {
+                id,
+                attempt: a.attempts,
+                avoid: a.avoid,
+                previous: a.last_route,
+            })
+        } else if st.next_id < self.cfg.n {
+            Some(JobCtx {
+                id: st.next_id as u32,
+                attempt: 0,
+                avoid: None,
+                previous: None,
+            })
+        } else {
+            None
+        };
+        let now_ms = self.now_ms();
+        let unissued = self.cfg.n - st.next_id;
+        let view = View {
+            now_ms,
+            machines: &st.machines,
+            forwarders: &st.forwarders,
+            unissued,
+            alive: st.alive.len(),
+        };
+        let decision = st.binder.next(&view, job.as_ref());
+        let (attempt, more) = match decision {
+            Decision::Send { route, more } => match job {
+                Some(ctx) => (self.book_job(st, ctx, route, now_ms), more),
+                None => return Step::Wait(Some(now + Duration::from_millis(1))),
+            },
+            Decision::Hedge { job: id, route, more } => match self.book_hedge(st, id, route) {
+                Some(a) => (a, more),
+                None => return Step::Wait(Some(now + Duration::from_millis(1))),
+            },
+            Decision::Wait { until_ms } => {
+                let at = until_ms.map(|ms| self.cfg.time_scale.instant(self.t0, ms));
+                return Step::Wait(at);
+            }
+        };
+        // Keep one agent free for what comes next: wake one if another send is due now, start one
+        // if none is left idle.
+        if more && st.idle > 0 {
+            self.changed.notify_one();
+        } else if st.idle == 0 {
+            self.spawn(st, scope);
+        }
+        Step::Attempt(attempt)
+    }
+
+    /// A route the binder chose, made valid: a usable unit, a machine that is in and exists.
+    fn repair(&self, st: &State, mut route: Route, avoid: Option<usize>) -> Option<Route> {
+        let f = usize::from(route.forwarder);
+        let unit_ok =
+            f < st.forwarders.len() && st.unit_health[f].usable(st.forwarders[f].in_flight);
+        if !unit_ok {
+            route.forwarder = (0..st.forwarders.len())
+                .filter(|&f| st.unit_health[f].usable(st.forwarders[f].in_flight))
+                .min_by_key(|&f| st.forwarders[f].in_flight)? as u16;
+        }
+        route.target = match route.target {
+            Target::Machine(m)
+                if (m as usize) < st.machines.len() && !st.machines[m as usize].ejected =>
+            {
+                route.target
+            }
+            Target::Machine(_) | Target::Late => {
+                let m = (0..st.machines.len())
+                    .filter(|&m| !st.machines[m].ejected && Some(m) != avoid)
+                    .min_by_key(|&m| st.machines[m].in_flight)
+                    .or_else(|| {
+                        (0..st.machines.len())
+                            .filter(|&m| !st.machines[m].ejected)
+                            .min_by_key(|&m| st.machines[m].in_flight)
+                    })?;
+                Target::Machine(m as u16)
+            }
+            Target::Region(r) if (r as usize) < self.cfg.layout.regions.len() => route.target,
+            Target::Region(_) | Target::Any => Target::Any,
+        };
+        Some(route)
+    }
+
+    fn book(&self, st: &mut State, route: Route) -> Option<usize> {
+        st.forwarders[usize::from(route.forwarder)].in_flight += 1;
+        match route.target {
+            Target::Machine(m) => {
+                st.machines[m as usize].in_flight += 1;
+                Some(m as usize)
+            }
+            _ => None,
+        }
+    }
+
+    fn book_job(&self, st: &mut State, ctx: JobCtx, route: Route, now_ms: f64) -> Attempt {
+        let route = self.repair(st, route, ctx.avoid).unwrap_or(route);
+        if ctx.attempt == 0 && st.retries.front() != Some(&ctx.id) {
+            st.next_id += 1;
+            st.alive.insert(
+                ctx.id,
+                Alive {
+                    attempts: 0,
+                    counted: 0,
+                    in_flight: 0,
+                    done: false,
+                    start_ms: now_ms,
+                    last_failure: None,
+                    last_route: None,
+                    avoid: None,
+                    first_sent_ms: now_ms,
+                },
+            );
+        } else {
+            st.retries.pop_front();
+        }
+        let bound = self.book(st, route);
+        if let Some(a) = st.alive.get_mut(&ctx.id) {
+            a.attempts += 1;
+            a.in_flight += 1;
+            a.last_route = Some(route);
+            a.first_sent_ms = now_ms;
+        }
+        Attempt {
+            id: ctx.id,
+            route,
+            bound,
+            hedge: false,
+        }
+    }
+
+    fn book_hedge(&self, st: &mut State, id: u32, route: Route) -> Option<Attempt> {
+        let a = st.alive.get(&id)?;
+        if a.done || a.in_flight != 1 || st.retries.contains(&id) {
+            return None;
+        }
+        let route = self.repair(st, route, None)?;
+        let bound = self.book(st, route);
+        let a = st.alive.get_mut(&id)?;
+        a.attempts += 1;
+        a.in_flight += 1;
+        st.report.hedges += 1;
+        Some(Attempt {
+            id,
+            route,
+            bound,
+            hedge: true,
+        })
+    }
+
+    /// Ends ejections and unit suspensions whose time is up.
+    fn readmit(&self, st: &mut State, now: Instant) {
+        for (h, l) in st.machine_health.iter_mut().zip(st.machines.iter_mut()) {
+            if h.readmit(now) {
+                l.ejected = false;
+            }
+        }
+        for (u, f) in st.unit_health.iter_mut().zip(st.forwarders.iter_mut()) {
+            u.readmit(now);
+            f.usable = u.usable(f.in_flight);
+        }
+    }
+
+    /// The result of one attempt: bookkeeping, health, the binder's observation, and the job's
+    /// fate (an outcome, or another attempt).
+    fn finish(
+        &self,
+        st: &mut State,
+        a: Attempt,
+        sent: f64,
+        end: f64,
+        result: Result<WorkAnswer, Failure>,
+        out: &mut OutBatch,
+    ) {
+        let f = usize::from(a.route.forwarder);
+        st.forwarders[f].in_flight = st.forwarders[f].in_flight.saturating_sub(1);
+        if let Some(m) = a.bound {
+            st.machines[m].in_flight = st.machines[m].in_flight.saturating_sub(1);
+        }
+        // An answer naming a machine that is not in the system is not an answer from it.
+        let result = result.and_then(|ans| {
+            let m = ans
+                .machine_index()
+                .and_then(|i| self.cfg.layout.machine_index(&ans.region, i))
+                .ok_or(Failure::BadResponse)?;
+            Ok((m, ans))
+        });
+        let now = Instant::now();
+        let connect_failed = matches!(result, Err(Failure::Connect));
+        match st.unit_health[f].record(connect_failed, now) {
+            UnitChange::Lost => st.report.forwarders_lost.push(f),
+            UnitChange::Recovered => {
+                st.report.forwarders_lost.retain(|&x| x != f);
+            }
+            UnitChange::None | UnitChange::Suspended => {}
+        }
+        st.forwarders[f].usable = st.unit_health[f].usable(st.forwarders[f].in_flight);
+        let mut ejected_now = false;
+        match &result {
+            Ok((m, _)) => st.machine_health[*m].record_ok(),
+            Err(Failure::Connect) => {}
+            Err(_) => {
+                if let Some(m) = a.bound {
+                    let wall = self.cfg.time_scale.to_wall(self.cfg.eject_ms);
+                    if health::record_machine_failure(
+                        &mut st.machine_health,
+                        m,
+                        self.cfg.eject_after,
+                        wall,
+                        now,
+                    ) {
+                        st.machines[m].ejected = true;
+                        st.report.ejections += 1;
+                        ejected_now = true;
                     }
                 }
             }
         }
-        drop(sh);
-        self.changed.notify_all();
-        moved
-    }
-}
-
-/// Ends ejections whose time is up.
-fn readmit(sh: &mut Shared) {
-    let now = Instant::now();
-    for (h, ml) in sh.health.iter_mut().zip(sh.load.machines.iter_mut()) {
-        if let Some(until) = h.ejected_until {
-            if now >= until {
-                h.ejected_until = None;
-                ml.ejected = false;
+        let superseded = st.alive.get(&a.id).is_none_or(|j| j.done);
+        let obs = Observation {
+            job: a.id,
+            route: a.route,
+            machine: result.as_ref().ok().map(|(m, _)| *m).or(a.bound),
+            sent_ms: sent,
+            end_ms: end,
+            result: match &result {
+                Ok((_, ans)) => Ok(Answered {
+                    response_time: ans.response_time,
+                    work_time: ans.work_time,
+                }),
+                Err(f) => Err(*f),
+            },
+            superseded,
+        };
+        let unissued = self.cfg.n - st.next_id;
+        let alive = st.alive.len();
+        {
+            let view = View {
+                now_ms: end,
+                machines: &st.machines,
+                forwarders: &st.forwarders,
+                unissued,
+                alive,
+            };
+            st.binder.observe(&view, &obs);
+        }
+        let Some(job) = st.alive.get_mut(&a.id) else {
+            return;
+        };
+        job.in_flight = job.in_flight.saturating_sub(1);
+        if job.done {
+            if job.in_flight == 0 {
+                st.alive.remove(&a.id);
+            }
+            return;
+        }
+        let outcome = |kind, machine: Option<usize>, ans: Option<&WorkAnswer>, start| Outcome {
+            id: a.id,
+            forwarder: Some(a.route.forwarder),
+            target: a.route.target,
+            machine: machine.map(|m| m as u16),
+            attempts: 0,
+            kind,
+            start_ms: start,
+            sent_ms: sent,
+            end_ms: end,
+            response_time: ans.map(|x| x.response_time),
+            work_time: ans.map(|x| x.work_time),
+        };
+        match result {
+            Ok((m, ans)) => {
+                job.done = true;
+                if a.hedge {
+                    st.report.hedges_won += 1;
+                }
+                let mut o = outcome(OutcomeKind::Ok, Some(m), Some(&ans), job.start_ms);
+                o.attempts = job.attempts;
+                if job.in_flight == 0 {
+                    st.alive.remove(&a.id);
+                }
+                self.ended(st, o, out);
+            }
+            Err(failure) => {
+                job.last_failure = Some(failure);
+                if job.in_flight > 0 {
+                    // Its other copy may still answer.
+                    return;
+                }
+                let unit_out = failure == Failure::Connect && st.unit_health[f].state != UnitState::Up;
+                let moved = (unit_out
+                    && st.unit_health.iter().any(|u| u.state != UnitState::Lost))
+                    || ejected_now
+                    || a.bound.is_some_and(|m| st.machines[m].ejected);
+                if !moved {
+                    job.counted += 1;
+                }
+                let room = job.counted < self.cfg.max_attempts
+                    && usize::from(job.attempts)
+                        < usize::from(self.cfg.max_attempts)
+                            + st.forwarders.len()
+                            + st.machines.len();
+                let retry = failure.retriable() && !st.stopping && room;
+                let retry = retry
+                    && (moved || {
+                        if st.retries_left > 0 {
+                            st.retries_left -= 1;
+                            st.report.retries += 1;
+                            true
+                        } else {
+                            false
+                        }
+                    });
+                if retry {
+                    if moved {
+                        st.report.moves += 1;
+                    }
+                    job.avoid = a.bound.or(obs.machine);
+                    st.retries.push_back(a.id);
+                    return;
+                }
+                let mut o = outcome(OutcomeKind::Failed(failure), None, None, job.start_ms);
+                o.attempts = job.attempts;
+                st.alive.remove(&a.id);
+                self.ended(st, o, out);
             }
         }
     }
-}
 
-/// The plan's forwarding unit when it is up, else the one with the fewest in flight among those
-/// up; `Ok(None)` when all are at their connection limit, `Err` when none is up.
-fn choose_forwarder(sh: &Shared, pinned: Option<u16>) -> Result<Option<usize>, ()> {
-    if let Some(f) = pinned.map(usize::from) {
-        if f < sh.fwd_up.len() && sh.fwd_up[f] {
-            return Ok((sh.fwd_in_flight[f] < sh.fwd_limit[f]).then_some(f));
+    fn ended(&self, st: &mut State, o: Outcome, out: &mut OutBatch) {
+        st.ended += 1;
+        out.push(o);
+        if st.ended >= self.cfg.n {
+            self.changed.notify_all();
         }
     }
-    let up: Vec<usize> = (0..sh.fwd_up.len()).filter(|&f| sh.fwd_up[f]).collect();
-    if up.is_empty() {
-        return Err(());
+
+    /// Ctrl-C: no new attempts; jobs waiting for a retry end with their last failure, jobs never
+    /// sent are recorded as cancelled.
+    fn stop(&self, st: &mut State) {
+        st.stopping = true;
+        let now = self.now_ms();
+        let mut ended = Vec::new();
+        while let Some(id) = st.retries.pop_front() {
+            if let Some(a) = st.alive.remove(&id) {
+                let kind = a
+                    .last_failure
+                    .map_or(OutcomeKind::Cancelled, OutcomeKind::Failed);
+                let mut o = Outcome::unsent(id, kind, now);
+                o.attempts = a.attempts;
+                o.start_ms = a.start_ms;
+                o.forwarder = a.last_route.map(|r| r.forwarder);
+                if let Some(r) = a.last_route {
+                    o.target = r.target;
+                }
+                ended.push(o);
+            }
+        }
+        st.ended += ended.len() as u64;
+        if !ended.is_empty() {
+            let _ = self.sink.send(ended);
+        }
+        self.fail_unissued(st, OutcomeKind::Cancelled);
+        self.changed.notify_all();
     }
-    Ok(up
-        .into_iter()
-        .filter(|&f| sh.fwd_in_flight[f] < sh.fwd_limit[f])
-        .min_by_key(|&f| sh.fwd_in_flight[f]))
+
+    /// Jobs never issued end now, as one range.
+    fn fail_unissued(&self, st: &mut State, kind: OutcomeKind) {
+        let count = self.cfg.n - st.next_id;
+        if count == 0 {
+            return;
+        }
+        st.report.not_sent = Some(NotSent {
+            from_id: st.next_id,
+            count,
+            kind,
+        });
+        st.next_id = self.cfg.n;
+        st.ended += count;
+    }
+
+    /// Every forwarding unit is lost: whatever waits for an attempt fails now.
+    fn fail_everything_waiting(&self, st: &mut State, failure: Failure) {
+        let now = self.now_ms();
+        let mut ended = Vec::new();
+        while let Some(id) = st.retries.pop_front() {
+            if let Some(a) = st.alive.remove(&id) {
+                let mut o = Outcome::unsent(
+                    id,
+                    OutcomeKind::Failed(a.last_failure.unwrap_or(failure)),
+                    now,
+                );
+                o.attempts = a.attempts;
+                o.start_ms = a.start_ms;
+                o.forwarder = a.last_route.map(|r| r.forwarder);
+                ended.push(o);
+            }
+        }
+        st.ended += ended.len() as u64;
+        if !ended.is_empty() {
+            let _ = self.sink.send(ended);
+        }
+        self.fail_unissued(st, OutcomeKind::Failed(failure));
+        self.changed.notify_all();
+    }
+}
+
+/// An agent thread's stack: it holds one HTTP call's buffers, nothing deep.
+const AGENT_STACK: usize = 256 * 1024;
+/// An idle agent asks again at least this often.
+const IDLE_POLL: Duration = Duration::from_millis(20);
+/// A call longer than this suggests the next will be long too: finished rows are sent first.
+const LONG_CALL: Duration = Duration::from_millis(2);
+/// Outcomes per batch sent to the collector.
+const BATCH: usize = 256;
+/// A batch is sent at the latest this long after its first outcome.
+const BATCH_AGE: Duration = Duration::from_millis(100);
+
+/// An agent's outcomes on their way to the collector.
+struct OutBatch {
+    sink: Sender<Vec<Outcome>>,
+    buf: Vec<Outcome>,
+    first: Option<Instant>,
+}
+
+impl OutBatch {
+    fn new(sink: Sender<Vec<Outcome>>) -> OutBatch {
+        OutBatch {
+            sink,
+            buf: Vec::new(),
+            first: None,
+        }
+    }
+
+    fn push(&mut self, o: Outcome) {
+        if self.buf.is_empty() {
+            self.first = Some(Instant::now());
+            self.buf.reserve(BATCH);
+        }
+        self.buf.push(o);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    fn due(&self) -> bool {
+        self.buf.len() >= BATCH || self.first.is_some_and(|t| t.elapsed() >= BATCH_AGE)
+    }
+
+    fn flush(&mut self) {
+        if !self.buf.is_empty() {
+            // The collector outlives every agent; if it is gone the run is failing anyway.
+            let _ = self.sink.send(std::mem::take(&mut self.buf));
+            self.first = None;
+        }
+    }
 }

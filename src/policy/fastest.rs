@@ -1,20 +1,33 @@
-//! `fastest`: everything to the machine with the shortest trip. For a handful of jobs nothing is
-//! faster (model.md: N = 1 finishes at the shortest trip); past a machine's capacity the queue at
-//! that one machine grows by its service time per job.
+//! `fastest`: every job to the machine with the shortest trip in the model. Optimal for one job;
+//! beyond a dozen that machine's queue (one job per service time) is slower than spreading.
 
-use super::random::one_queue_plan;
-use super::sizing::{check_up, trip_ms};
-use super::{Plan, PlanInput, Policy, PolicyError};
-use crate::calibrate::Calibration;
+use super::window::{Paced, Rule};
+use super::{require_model, up_machines, Binder, JobCtx, Policy, PolicyError, StartInput, View};
 use crate::endpoint::Target;
 
 pub struct Fastest;
 
-/// The up machine with the shortest trip (ties: the lowest index).
-pub(crate) fn fastest_machine(cal: &Calibration) -> Option<usize> {
-    cal.up_machines()
-        .into_iter()
-        .min_by(|&a, &b| trip_ms(cal, a).total_cmp(&trip_ms(cal, b)))
+/// Machines by their model trip, shortest first.
+struct ByTrip {
+    order: Vec<usize>,
+    names: Vec<String>,
+}
+
+impl Rule for ByTrip {
+    fn target(&mut self, view: &View, job: &JobCtx) -> Option<Target> {
+        self.order
+            .iter()
+            .copied()
+            .find(|&m| !view.machines[m].ejected && Some(m) != job.avoid)
+            .map(|m| Target::Machine(m as u16))
+    }
+
+    fn reason(&self) -> String {
+        format!(
+            "everything to the machine with the shortest trip ({})",
+            self.names.first().map_or("none", String::as_str)
+        )
+    }
 }
 
 impl Policy for Fastest {
@@ -22,20 +35,19 @@ impl Policy for Fastest {
         "fastest"
     }
 
-    fn plan(&self, input: &PlanInput) -> Result<Plan, PolicyError> {
-        let cal = input.calibration;
-        check_up(cal)?;
-        let m = fastest_machine(cal).ok_or(PolicyError::NoMachineUp)?;
-        Ok(one_queue_plan(
-            self.name(),
-            format!(
-                "everything to {}, the shortest trip ({:.0} ms)",
-                cal.machines[m].id,
-                trip_ms(cal, m)
-            ),
-            input,
-            &[(m, 1.0)],
-            |_| Target::Machine(m as u16),
-        ))
+    fn needs_model(&self) -> bool {
+        true
+    }
+
+    fn start(&self, input: &StartInput) -> Result<Box<dyn Binder>, PolicyError> {
+        let model = require_model(input, self.name())?;
+        let mut order = up_machines(model)?;
+        let trip = |m: usize| model.machines[m].latency_ms + model.machines[m].service_ms;
+        order.sort_by(|&a, &b| trip(a).total_cmp(&trip(b)));
+        let names = order
+            .iter()
+            .map(|&m| model.machines[m].id.to_string())
+            .collect();
+        Ok(Box::new(Paced::new(ByTrip { order, names })))
     }
 }

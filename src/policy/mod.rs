@@ -1,196 +1,263 @@
 //! Policies: how a batch of N jobs is spread over forwarding units and machines.
 //!
-//! A policy is a small swappable object, in the manner of tower's `balance`: the dispatcher
-//! knows nothing of its internals. It has two moments to decide:
-//! - [`Policy::plan`], before execution: split the N jobs into queues (each served by its own
-//!   pool of agents), fix each job's [`Target`] where the policy is static, choose the order in
-//!   which they are sent, and optionally when (`release_ms`).
-//! - [`Policy::bind`], when an agent takes a job whose target is [`Target::Late`]: choose the
-//!   machine from the current load (late binding). The dispatcher holds one lock around `bind`
-//!   and its own bookkeeping of the choice, so `bind` sees a consistent [`LoadView`].
-//!   The dispatcher also calls `bind` to re-target a retry away from a failed machine.
+//! As in tower's `balance`, building a balancer and running it are two things:
+//! - a [`Policy`] is a pure, shareable description (a name, whether it needs a model of the
+//!   system before its first send) and a factory: [`Policy::start`] returns a fresh [`Binder`]
+//!   for one batch;
+//! - a [`Binder`] is that batch's decision state, owned by the dispatcher and called under the
+//!   dispatcher's one lock, so it needs no locking of its own. For every job, when an agent is
+//!   free, it answers [`Binder::next`]: send it now on this [`Route`], send a second copy of an
+//!   overdue job instead (a hedge), or wait. Every attempt's result comes back through
+//!   [`Binder::observe`].
 //!
-//! [`Policy::observe`] feeds each attempt's outcome back (latency estimates, failure penalties).
+//! So "before execution" and "when sent" are the same interface: a policy that decided
+//! everything before the batch (round robin, a plan from a model) answers from a rule and the
+//! job's index, one that learns answers from what it has observed. Nothing is materialised per
+//! job: a rule is O(machines) in memory whatever N.
 //!
 //! One file per policy family; [`by_name`] and [`ALL`] are the registry.
 
 use crate::calibrate::Calibration;
 use crate::endpoint::{Layout, Target};
+use crate::outcome::Failure;
 
-mod auto;
+mod controller;
+mod ect;
 mod fastest;
-mod late;
 mod least_outstanding;
 mod p2c_ewma;
 mod per_region;
 mod random;
 mod round_robin;
-pub mod schedule;
-pub mod simulate;
-pub mod sizing;
 mod weighted;
+pub mod window;
 
-pub use auto::Auto;
-pub use fastest::Fastest;
-pub use least_outstanding::LeastOutstanding;
-pub use p2c_ewma::P2cEwma;
-pub use per_region::PerRegion;
-pub use random::Random;
-pub use round_robin::{MachineRr, RegionRr};
-pub use weighted::Weighted;
+pub use controller::Controller;
 
-/// Inputs to planning.
-pub struct PlanInput<'a> {
-    pub n: usize,
-    pub calibration: &'a Calibration,
+/// What a policy is given for one batch.
+pub struct StartInput<'a> {
+    pub n: u64,
     pub layout: &'a Layout,
+    /// The forwarding units (routes name them by index).
+    pub forwarder_urls: &'a [String],
+    /// What is known of the system before the first send: a saved calibration or one measured
+    /// just now. `None` when nothing is known; policies that need it say so with
+    /// [`Policy::needs_model`].
+    pub model: Option<&'a Calibration>,
     /// Seed for any randomness, so a run can be repeated.
     pub seed: u64,
 }
 
-/// One job of the batch.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Job {
-    pub id: u32,
-    /// Which queue (and so which agent pool) serves it.
-    pub queue: u16,
+/// Where one attempt goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Route {
+    /// Forwarding unit (index into the run's units).
+    pub forwarder: u16,
     pub target: Target,
-    /// Which forwarding unit (index into `Calibration::forwarders`); `None` lets the dispatcher's
-    /// forwarder chooser pick (least in flight among those up).
-    pub forwarder: Option<u16>,
-    /// Earliest send time, model ms after the batch start; `None` = as soon as an agent is free.
-    pub release_ms: Option<f32>,
 }
 
-/// A queue and the number of agents (threads, each with its own HTTP agent) that serve it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct QueueSpec {
-    pub name: String,
-    pub agents: usize,
+/// The job a decision is asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JobCtx {
+    pub id: u32,
+    /// Attempts already sent for it (0 for a fresh job).
+    pub attempt: u16,
+    /// The machine that just failed it, to be avoided by a retry.
+    pub avoid: Option<usize>,
+    /// The route of its last attempt.
+    pub previous: Option<Route>,
 }
 
-/// A policy's decision for one batch.
-#[derive(Clone, Debug)]
-pub struct Plan {
-    /// The policy that made it (for `auto`, the one it chose).
-    pub policy: String,
-    /// One line on why: shown to the user and stored in the summary.
-    pub reason: String,
-    pub queues: Vec<QueueSpec>,
-    /// All N jobs, in the order they are to be sent.
-    pub jobs: Vec<Job>,
-    /// The makespan the policy expects, model ms, where it can predict one.
-    pub predicted_makespan_ms: Option<f64>,
-}
-
-/// The dispatcher's view of the current load, indexed like `Calibration::machines`.
-#[derive(Clone, Debug, Default)]
-pub struct LoadView {
-    pub machines: Vec<MachineLoad>,
-    /// Model milliseconds since the batch started (wall time / time scale): lets a late binder
-    /// predict when a job it binds now would be answered.
+/// The dispatcher's picture at the moment of a decision.
+#[derive(Clone, Copy, Debug)]
+pub struct View<'a> {
+    /// Model milliseconds since the batch started.
     pub now_ms: f64,
-    /// Jobs not yet taken by any agent.
-    pub remaining: usize,
+    pub machines: &'a [MachineLoad],
+    pub forwarders: &'a [ForwarderLoad],
+    /// Fresh jobs not yet sent.
+    pub unissued: u64,
+    /// Jobs sent and not yet ended.
+    pub alive: usize,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MachineLoad {
-    /// Requests sent to it and not yet answered.
+    /// Attempts bound to it and not yet answered.
     pub in_flight: u32,
     /// Ejected after repeated failures: do not choose it until it is readmitted.
     pub ejected: bool,
-    pub ok: u64,
-    pub failed: u64,
 }
 
-/// The outcome of one attempt, fed back to the policy.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ForwarderLoad {
+    pub in_flight: u32,
+    /// False while it refuses connections (suspended, or lost for the batch).
+    pub usable: bool,
+}
+
+impl View<'_> {
+    /// Machines that may be chosen now (not ejected), except `avoid`.
+    pub fn choosable(&self, avoid: Option<usize>) -> impl Iterator<Item = usize> + '_ {
+        (0..self.machines.len()).filter(move |&m| !self.machines[m].ejected && Some(m) != avoid)
+    }
+
+    /// The usable forwarding unit with the fewest attempts in flight.
+    pub fn least_loaded_forwarder(&self) -> Option<u16> {
+        (0..self.forwarders.len())
+            .filter(|&f| self.forwarders[f].usable)
+            .min_by_key(|&f| self.forwarders[f].in_flight)
+            .map(|f| f as u16)
+    }
+
+    /// The choosable machine with the fewest in flight (ties to the lowest index).
+    pub fn least_in_flight(&self, avoid: Option<usize>) -> Option<usize> {
+        self.choosable(avoid)
+            .min_by_key(|&m| self.machines[m].in_flight)
+    }
+
+    pub fn in_flight(&self) -> u32 {
+        self.forwarders.iter().map(|f| f.in_flight).sum()
+    }
+}
+
+/// What to do for the job asked about.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Decision {
+    /// Send it now. `more`: another send is probably due at once, so an idle agent should ask.
+    Send { route: Route, more: bool },
+    /// Send a second copy of job `job` (already in flight and overdue) instead; the job asked
+    /// about waits. The first answer wins.
+    Hedge { job: u32, route: Route, more: bool },
+    /// Not now: ask again at `until_ms` (model ms since the batch start), or when an answer
+    /// arrives if `None`.
+    Wait { until_ms: Option<f64> },
+}
+
+/// What an answer said.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Answered {
+    pub response_time: u64,
+    pub work_time: u64,
+}
+
+/// The outcome of one attempt, fed back to the binder.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Observation {
-    /// The machine the attempt was bound to, or that answered it.
+    pub job: u32,
+    pub route: Route,
+    /// The machine that answered, or the one the attempt was bound to.
     pub machine: Option<usize>,
-    /// Client-observed latency of the attempt, model ms.
-    pub latency_ms: f64,
-    pub ok: bool,
+    /// When it was sent and when it ended, model ms since the batch start.
+    pub sent_ms: f64,
+    pub end_ms: f64,
+    pub result: Result<Answered, Failure>,
+    /// Its job had already been answered by another copy (a hedge that lost the race).
+    pub superseded: bool,
 }
 
-/// Why a policy could not plan.
+impl Observation {
+    /// Client-observed latency, model ms.
+    pub fn latency_ms(&self) -> f64 {
+        self.end_ms - self.sent_ms
+    }
+}
+
+/// One batch's decision state (see the module docs).
+pub trait Binder: Send {
+    /// The decision for `job`, or — when `job` is `None` (nothing left to place) — whether to
+    /// hedge an overdue job or wait.
+    fn next(&mut self, view: &View, job: Option<&JobCtx>) -> Decision;
+
+    /// Learn from an attempt's outcome.
+    fn observe(&mut self, view: &View, obs: &Observation);
+
+    /// One line on what it did and why, for the summary.
+    fn reason(&self) -> String;
+
+    /// What it believes of the system by now (learning binders), for the cache and the bound.
+    fn learned(&self) -> Option<Calibration> {
+        None
+    }
+
+    /// The makespan it predicted before the batch, where it predicts one.
+    fn predicted_makespan_ms(&self) -> Option<f64> {
+        None
+    }
+}
+
+/// Why a policy could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
-    #[error("no machine is up: nothing to plan over")]
+    #[error("no machine is up: nothing to send to")]
     NoMachineUp,
-    #[error("no forwarding unit is up")]
-    NoForwarderUp,
-    #[error("{0}")]
-    Other(String),
+    #[error("policy {0} needs a model of the system (a calibration) and none was given")]
+    NeedsModel(&'static str),
 }
 
 pub trait Policy: Send + Sync {
     /// The name used on the command line.
     fn name(&self) -> &'static str;
 
-    /// Split the batch into queues and jobs before execution.
-    fn plan(&self, input: &PlanInput) -> Result<Plan, PolicyError>;
-
-    /// Choose a machine for a job whose target is `Late`, or a new one for a retry (`avoid` is the
-    /// machine that just failed it). Returns `None` when no machine can take it now (all capped):
-    /// the agent waits and asks again. Static policies may keep the default, which picks the
-    /// machine with the fewest in flight among those not ejected and not avoided.
-    fn bind(&self, job: &Job, load: &LoadView, avoid: Option<usize>) -> Option<Target> {
-        let _ = job;
-        least_in_flight(load, avoid, None).map(|m| Target::Machine(m as u16))
+    /// True when it decides from a model of the system before the first send; the run then
+    /// measures one first unless a saved one is fresh.
+    fn needs_model(&self) -> bool {
+        false
     }
 
-    /// Learn from an attempt's outcome.
-    fn observe(&self, obs: &Observation) {
-        let _ = obs;
-    }
-}
-
-/// The machine with the fewest requests in flight, among those not ejected, not `avoid`, and
-/// (when `caps` is given) below their cap; ties go to the lowest index.
-pub fn least_in_flight(
-    load: &LoadView,
-    avoid: Option<usize>,
-    caps: Option<&[u32]>,
-) -> Option<usize> {
-    load.machines
-        .iter()
-        .enumerate()
-        .filter(|(i, m)| !m.ejected && Some(*i) != avoid)
-        .filter(|(i, m)| caps.is_none_or(|c| m.in_flight < c[*i]))
-        .min_by_key(|(_, m)| m.in_flight)
-        .map(|(i, _)| i)
+    /// A fresh binder for one batch.
+    fn start(&self, input: &StartInput) -> Result<Box<dyn Binder>, PolicyError>;
 }
 
 /// Every policy: its command-line name, what it does and when it wins (for `cmdunit policies`).
 pub const ALL: &[(&str, &str)] = &[
-    ("auto", "plans with every policy, predicts each makespan with the two-layer simulator, runs the best (default)"),
+    ("auto", "closed loop: learns the system from the batch's own answers (and the last run's), sends each job where it would be answered soonest, paces every unit and machine (default)"),
     ("random", "every job to /work: the forwarding unit's own random choice; the baseline"),
     ("region-rr", "round robin over /work/<region>; equal shares, as slow as the farthest region"),
     ("machine-rr", "round robin over the machines; equal shares, wins only when machines are alike"),
-    ("fastest", "everything to the machine with the shortest trip; wins for a handful of requests"),
-    ("weighted", "smooth weighted round robin, weights = the planned count per machine; right counts, no tail order"),
-    ("per-region-queues", "one queue per region, split so machines finish together, far regions first, paced sends; wins when calibration is right"),
-    ("least-outstanding", "late binding to the machine that would answer soonest given its outstanding jobs, capped; adapts to slow machines"),
+    ("fastest", "everything to the machine with the shortest trip (model); wins for a handful of requests"),
+    ("weighted", "smooth weighted round robin, weights = each machine's capacity up to the bound (model); right counts, no tail order"),
+    ("per-region-queues", "every job's machine and send time fixed from the model before it is sent, the last to the nearest; wins when the model is right"),
+    ("least-outstanding", "late binding to the machine that would answer soonest given its outstanding jobs (model), corrected by each machine's lag"),
     ("p2c-ewma", "late binding: better of two distinct random machines by peak-EWMA latency x (in flight + 1); needs no model"),
 ];
 
 /// The policy of that name, or `None`.
 pub fn by_name(name: &str) -> Option<Box<dyn Policy>> {
     Some(match name {
-        "random" => Box::new(Random),
-        "region-rr" => Box::new(RegionRr),
-        "machine-rr" => Box::new(MachineRr),
-        "fastest" => Box::new(Fastest),
-        "weighted" => Box::new(Weighted),
-        "per-region-queues" => Box::new(PerRegion),
-        "least-outstanding" => Box::new(LeastOutstanding::default()),
-        "p2c-ewma" => Box::new(P2cEwma::default()),
-        "auto" => Box::new(Auto::default()),
+        "random" => Box::new(random::Random),
+        "region-rr" => Box::new(round_robin::RegionRr),
+        "machine-rr" => Box::new(round_robin::MachineRr),
+        "fastest" => Box::new(fastest::Fastest),
+        "weighted" => Box::new(weighted::Weighted),
+        "per-region-queues" => Box::new(per_region::PerRegion),
+        "least-outstanding" => Box::new(least_outstanding::LeastOutstanding),
+        "p2c-ewma" => Box::new(p2c_ewma::P2cEwma),
+        "auto" => Box::new(Controller),
         _ => return None,
     })
 }
+
+/// The model's machines that are up, or the error that none is.
+pub(crate) fn up_machines(model: &Calibration) -> Result<Vec<usize>, PolicyError> {
+    let up = model.up_machines();
+    if up.is_empty() {
+        Err(PolicyError::NoMachineUp)
+    } else {
+        Ok(up)
+    }
+}
+
+/// The model a policy that needs one was given.
+pub(crate) fn require_model<'a>(
+    input: &StartInput<'a>,
+    name: &'static str,
+) -> Result<&'a Calibration, PolicyError> {
+    input.model.ok_or(PolicyError::NeedsModel(name))
+}
+
+#[cfg(test)]
+pub(crate) mod testing;
 
 #[cfg(test)]
 mod tests {
@@ -204,44 +271,20 @@ mod tests {
         assert!(by_name("no-such-policy").is_none());
     }
 
-    fn default_input_plan(name: &str, n: usize) -> Plan {
-        let topo = crate::emulator::topology::Topology::default();
-        let cal = Calibration::from_topology(&topo, &["http://f".to_string()]);
-        let layout = cal.layout();
-        let input = PlanInput {
-            n,
-            calibration: &cal,
-            layout: &layout,
-            seed: 1,
-        };
-        by_name(name).unwrap().plan(&input).unwrap()
-    }
-
     #[test]
-    fn static_policies_target_what_they_promise() {
-        let rr = default_input_plan("machine-rr", 103);
-        assert_eq!(rr.jobs.len(), 103);
-        let mut counts = [0usize; 5];
-        for j in &rr.jobs {
-            match j.target {
-                Target::Machine(m) => counts[m as usize] += 1,
-                t => panic!("machine-rr sent {t:?}"),
-            }
+    fn policies_that_need_a_model_refuse_to_start_without_one() {
+        let layout = Layout::documented();
+        let input = StartInput {
+            n: 10,
+            layout: &layout,
+            forwarder_urls: &["http://f".to_string()],
+            model: None,
+            seed: 0,
+        };
+        for (name, _) in ALL {
+            let p = by_name(name).unwrap();
+            let started = p.start(&input);
+            assert_eq!(started.is_err(), p.needs_model(), "{name}");
         }
-        assert!(counts.iter().all(|&c| c == 20 || c == 21), "{counts:?}");
-        let fastest = default_input_plan("fastest", 50);
-        // emea/0 is machine 2 in layout order (asia/0, asia/1, emea/0, us/0, us/1).
-        assert!(fastest.jobs.iter().all(|j| j.target == Target::Machine(2)));
-        let regions = default_input_plan("region-rr", 9);
-        let r: Vec<_> = regions.jobs.iter().map(|j| j.target).collect();
-        assert_eq!(
-            r[0..3],
-            [Target::Region(0), Target::Region(1), Target::Region(2)]
-        );
-        let random = default_input_plan("random", 7);
-        assert!(random.jobs.iter().all(|j| j.target == Target::Any));
-        let ids: Vec<u32> = random.jobs.iter().map(|j| j.id).collect();
-        assert_eq!(ids, (0..7).collect::<Vec<u32>>());
-        assert!(random.queues[0].agents >= 1 && random.queues[0].agents <= 7);
     }
 }

@@ -1,132 +1,28 @@
-//! `per-region-queues`: one queue (and agent pool) per region; jobs split so that the predicted
-//! finish times are equal, the far regions' jobs sent first, sends paced to the forwarding units.
-//!
-//! The split comes from the two-layer schedule ([`super::schedule`]): each pass through a
-//! forwarding unit feeds the machine that leaves the most slack, working back from the end, so
-//! the last jobs through the unit go to the nearest machines and every machine finishes near the
-//! same time (the water level of the machines' bound when the unit is not the limit). Each job
-//! names its machine and its forwarding unit (so every unit gets what its ceiling passes) and a
-//! release time a little ahead of its slot: the order of sending is part of the plan, and
-//! release times make it stick however the threads are scheduled. Each region's pool is sized by
-//! Little's law from the calibration.
+//! `per-region-queues`: every job's machine and send time fixed from the model before it is
+//! sent. The units' slots are taken in order; each goes to the farthest machine that the model
+//! says still answers by the batch's bound (best fit), so far regions take the early slots, the
+//! machines finish together and the last slots through a unit go to the nearest machines (an
+//! answer from asia comes ~200 ms after one from emea); each
+//! job is released a few passes before its slot, so sends follow the unit's pace. Nothing is
+//! learned during the batch: it is as good as the model (a calibration pass, or a saved one).
+//! Jobs are grouped per region for the report.
 
-use super::schedule::{assign, forwarder_slots, Assignment, Slot};
-use super::simulate::{simulate, simulate_with_agents};
-use super::sizing::{check_up, connection_cap, pool};
-use super::{Job, Plan, PlanInput, Policy, PolicyError, QueueSpec};
+use super::ect::{choose, machine, release_ms, Servers, Slots};
+use super::{
+    require_model, up_machines, Binder, Decision, JobCtx, Observation, Policy, PolicyError,
+    Route, StartInput, View,
+};
 use crate::calibrate::Calibration;
-use crate::endpoint::Target;
 
 pub struct PerRegion;
 
-/// A job is released at least this many passes ahead of its slot: enough queued at the unit to
-/// hide the scheduling jitter of a send.
-pub const MIN_LEAD_PASSES: f64 = 3.0;
-/// ... and at most this many.
-pub const MAX_LEAD_PASSES: f64 = 12.0;
-/// Between the two, the lead is this fraction of the batch's time through the units.
-pub const LEAD_FRACTION: f64 = 0.01;
-
-/// How long before its slot a job is released. A stall of the sending thread shorter than the
-/// lead costs nothing (the unit works through what is queued); what a long lead may cost — jobs
-/// released together can reach the unit in any order — stays within the last 1% of the batch,
-/// whose jobs all go to near machines anyway.
-pub(crate) fn lead_ms(slots: &[Slot], cal: &Calibration) -> f64 {
-    let pass = cal.max_over_up_forwarders(|f| f.service_ms);
-    let span = slots.last().map_or(0.0, |s| s.start_ms);
-    (LEAD_FRACTION * span).clamp(MIN_LEAD_PASSES * pass, MAX_LEAD_PASSES * pass)
-}
-
-/// The slots and the machine each feeds, for `n` jobs.
-pub(crate) fn two_layer(n: usize, cal: &Calibration) -> (Vec<Slot>, Assignment) {
-    let slots = forwarder_slots(n, cal);
-    let a = assign(&slots, cal);
-    (slots, a)
-}
-
-/// When the job of this slot may be sent: `lead_ms` before its slot begins; no pacing through a
-/// unit without a ceiling.
-pub(crate) fn release_ms(slot: &Slot, cal: &Calibration, lead_ms: f64) -> Option<f32> {
-    if cal.forwarders[slot.forwarder].service_ms <= 0.0 {
-        None
-    } else {
-        Some((slot.start_ms - lead_ms).max(0.0) as f32)
-    }
-}
-
-/// Little's law for one pool: the machines it feeds, each kept busy at most at its service rate
-/// for a pass through the unit, the lead and its trip, but never more than its jobs.
-pub(crate) fn little_in_flight(
-    cal: &Calibration,
-    jobs_per_machine: &[(usize, usize)],
-    lead_ms: f64,
-) -> f64 {
-    let up = cal.up_forwarders();
-    let k = up.len().max(1) as f64;
-    let pass: f64 = up
-        .iter()
-        .map(|&f| cal.forwarders[f].service_ms)
-        .sum::<f64>()
-        / k;
-    let overhead: f64 = up
-        .iter()
-        .map(|&f| cal.forwarders[f].overhead_ms)
-        .sum::<f64>()
-        / k;
-    jobs_per_machine
-        .iter()
-        .map(|&(m, jobs)| {
-            let e = &cal.machines[m];
-            let rate = f64::from(e.concurrency.max(1)) / e.service_ms.max(1e-9);
-            let w = e.latency_ms + e.service_ms + overhead + pass + lead_ms;
-            (rate * w).min(jobs as f64)
-        })
-        .sum()
-}
-
-/// Size each queue's pool: Little's law, and never more than the plan ever has in flight in
-/// that queue (simulated with unlimited agents); all pools together below the units' connection
-/// limits. Then predict the makespan with those pools. `reset` clears a late binder's state
-/// before each simulation.
-pub(crate) fn size_pools(
-    plan: &mut Plan,
-    input: &PlanInput,
-    policy: &dyn Policy,
-    reset: &dyn Fn(),
-    per_queue_machines: &[Vec<(usize, usize)>],
-    lead_ms: f64,
-) {
-    let cal = input.calibration;
-    let unlimited: Vec<usize> = plan
-        .queues
-        .iter()
-        .enumerate()
-        .map(|(q, _)| plan.jobs.iter().filter(|j| j.queue as usize == q).count())
-        .collect();
-    reset();
-    let peak = simulate_with_agents(plan, cal, input.layout, policy, input.seed, &unlimited)
-        .peak_in_flight;
-    let mut agents: Vec<usize> = per_queue_machines
-        .iter()
-        .enumerate()
-        .map(|(q, ms)| {
-            let little = little_in_flight(cal, ms, lead_ms);
-            pool(little.min(peak[q] as f64), unlimited[q])
-        })
-        .collect();
-    let cap = connection_cap(cal);
-    let total: usize = agents.iter().sum();
-    if total > cap {
-        for a in &mut agents {
-            *a = (*a * cap / total).max(1);
-        }
-    }
-    for (q, a) in plan.queues.iter_mut().zip(agents) {
-        q.agents = a;
-    }
-    reset();
-    plan.predicted_makespan_ms =
-        Some(simulate(plan, cal, input.layout, policy, input.seed).makespan_ms);
+struct ModelPlan {
+    model: Calibration,
+    deadline: Option<f64>,
+    servers: Servers,
+    slots: Slots,
+    per_machine: Vec<u64>,
+    last_answer: f64,
 }
 
 impl Policy for PerRegion {
@@ -134,77 +30,184 @@ impl Policy for PerRegion {
         "per-region-queues"
     }
 
-    fn plan(&self, input: &PlanInput) -> Result<Plan, PolicyError> {
-        let cal = input.calibration;
-        check_up(cal)?;
-        let layout = input.layout;
-        let (slots, a) = two_layer(input.n, cal);
-        let lead = lead_ms(&slots, cal);
-        // One queue per region that gets jobs, far regions first.
-        let mut regions: Vec<usize> = Vec::new();
-        for &m in &a.machine {
-            let r = layout.region_index(&cal.machines[m].id.region).unwrap_or(0);
-            if !regions.contains(&r) {
-                regions.push(r);
+    fn needs_model(&self) -> bool {
+        true
+    }
+
+    fn start(&self, input: &StartInput) -> Result<Box<dyn Binder>, PolicyError> {
+        let model = require_model(input, self.name())?.clone();
+        up_machines(&model)?;
+        Ok(Box::new(ModelPlan {
+            deadline: super::ect::deadline(&model, input.n),
+            servers: Servers::new(&model),
+            slots: Slots::new(model.forwarders.len()),
+            per_machine: vec![0; model.machines.len()],
+            model,
+            last_answer: 0.0,
+        }))
+    }
+}
+
+impl Binder for ModelPlan {
+    fn next(&mut self, view: &View, job: Option<&JobCtx>) -> Decision {
+        let Some(job) = job else {
+            return Decision::Wait { until_ms: None };
+        };
+        let allowed = |m: usize| !view.machines[m].ejected && Some(m) != job.avoid;
+        if job.attempt > 0 {
+            // A retry: the soonest answer from now, through the least loaded unit.
+            let Some(f) = view.least_loaded_forwarder() else {
+                return Decision::Wait {
+                    until_ms: Some(view.now_ms + 10.0),
+                };
+            };
+            return match choose(
+                &self.model,
+                &self.servers,
+                f as usize,
+                view.now_ms,
+                None,
+                allowed,
+                |_| 0.0,
+            ) {
+                Some(c) => Decision::Send {
+                    route: Route {
+                        forwarder: f,
+                        target: machine(c.machine),
+                    },
+                    more: false,
+                },
+                None => Decision::Wait {
+                    until_ms: Some(view.now_ms + 10.0),
+                },
+            };
+        }
+        let (route, release) = match self.slots.held(job.id) {
+            Some(held) => held,
+            None => {
+                let Some((f, exit)) = self.slots.slot(&self.model, view, job) else {
+                    return Decision::Wait {
+                        until_ms: Some(view.now_ms + 10.0),
+                    };
+                };
+                let Some(c) =
+                    choose(&self.model, &self.servers, f, exit, self.deadline, allowed, |_| 0.0)
+                else {
+                    return Decision::Wait {
+                        until_ms: Some(view.now_ms + 10.0),
+                    };
+                };
+                let service = self.model.machines[c.machine].service_ms;
+                self.servers.book(c.machine, c.server, c.start + service);
+                self.per_machine[c.machine] += 1;
+                self.last_answer = self.last_answer.max(c.answer);
+                let route = Route {
+                    forwarder: f as u16,
+                    target: machine(c.machine),
+                };
+                let release = release_ms(&self.model, f, exit);
+                self.slots.hold(job.id, route, release);
+                (route, release)
+            }
+        };
+        if view.now_ms + 1e-9 < release {
+            return Decision::Wait {
+                until_ms: Some(release),
+            };
+        }
+        self.slots.release();
+        let pass = self.model.forwarders[usize::from(route.forwarder)].service_ms;
+        Decision::Send {
+            route,
+            more: pass <= 0.0 && view.unissued > 1,
+        }
+    }
+
+    fn observe(&mut self, _view: &View, _obs: &Observation) {}
+
+    fn reason(&self) -> String {
+        let mut by_region: Vec<(String, u64)> = Vec::new();
+        for (m, &c) in self.model.machines.iter().zip(&self.per_machine) {
+            match by_region.iter_mut().find(|r| r.0 == m.id.region) {
+                Some(r) => r.1 += c,
+                None => by_region.push((m.id.region.clone(), c)),
             }
         }
-        let mut per_machine = vec![0usize; cal.machines.len()];
-        for &m in &a.machine {
-            per_machine[m] += 1;
-        }
-        let queue_of = |m: usize| {
-            let r = layout.region_index(&cal.machines[m].id.region).unwrap_or(0);
-            regions.iter().position(|&x| x == r).unwrap_or(0) as u16
-        };
-        let jobs: Vec<Job> = slots
-            .iter()
-            .zip(&a.machine)
-            .enumerate()
-            .map(|(i, (slot, &m))| Job {
-                id: i as u32,
-                queue: queue_of(m),
-                target: Target::Machine(m as u16),
-                forwarder: Some(slot.forwarder as u16),
-                release_ms: release_ms(slot, cal, lead),
-            })
-            .collect();
-        let per_queue_machines: Vec<Vec<(usize, usize)>> = regions
-            .iter()
-            .map(|&r| {
-                layout
-                    .machines_of(r)
-                    .into_iter()
-                    .filter(|&m| per_machine[m] > 0)
-                    .map(|m| (m, per_machine[m]))
-                    .collect()
-            })
-            .collect();
-        let split: Vec<String> = regions
-            .iter()
-            .zip(&per_queue_machines)
-            .map(|(&r, ms)| {
-                let jobs: usize = ms.iter().map(|&(_, k)| k).sum();
-                format!("{} {}", layout.regions[r], jobs)
-            })
-            .collect();
-        let mut plan = Plan {
-            policy: self.name().into(),
-            reason: format!(
-                "split {} so that region finish times are equal (model: {:.0} ms), far regions sent first",
-                split.join(", "),
-                a.makespan_ms
-            ),
-            queues: regions
+        format!(
+            "plan from the model: each job, in its unit's order, to the farthest machine that still answers by the bound (the last ones to the nearest), released at the unit's pace; split {} (model: {:.0} ms)",
+            by_region
                 .iter()
-                .map(|&r| QueueSpec {
-                    name: layout.regions[r].clone(),
-                    agents: 1,
-                })
-                .collect(),
-            jobs,
-            predicted_makespan_ms: None,
+                .map(|(r, c)| format!("{r} {c}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            self.last_answer
+        )
+    }
+
+    fn predicted_makespan_ms(&self) -> Option<f64> {
+        Some(self.last_answer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{fresh, Loads};
+    use super::*;
+    use crate::endpoint::{Layout, Target};
+
+    fn plan_counts(n: u32, units: usize, pass: f64) -> (Vec<u64>, Vec<f64>, f64) {
+        let model = crate::calibrate::test_model(units, pass);
+        let layout = Layout::documented();
+        let urls: Vec<String> = model.forwarders.iter().map(|f| f.url.clone()).collect();
+        let input = StartInput {
+            n: u64::from(n),
+            layout: &layout,
+            forwarder_urls: &urls,
+            model: Some(&model),
+            seed: 0,
         };
-        size_pools(&mut plan, input, self, &|| (), &per_queue_machines, lead);
-        Ok(plan)
+        let mut b = PerRegion.start(&input).unwrap();
+        let loads = Loads::new(5, units);
+        let mut counts = vec![0u64; 5];
+        let mut releases = Vec::new();
+        let mut now = 0.0;
+        for id in 0..n {
+            loop {
+                match b.next(&loads.view(now, u64::from(n - id)), Some(&fresh(id))) {
+                    Decision::Send { route, .. } => {
+                        if let Target::Machine(m) = route.target {
+                            counts[m as usize] += 1;
+                        }
+                        releases.push(now);
+                        break;
+                    }
+                    Decision::Wait { until_ms: Some(t) } => now = t,
+                    d => panic!("{d:?}"),
+                }
+            }
+        }
+        (counts, releases, b.predicted_makespan_ms().unwrap())
+    }
+
+    #[test]
+    fn without_a_ceiling_the_plan_is_the_water_filling_at_the_bound() {
+        let (counts, releases, predicted) = plan_counts(1000, 1, 0.0);
+        assert!(releases.iter().all(|&r| r == 0.0));
+        let model = crate::calibrate::test_model(1, 0.0);
+        let bound = crate::bound::lower_bound(1000, &model);
+        assert!(predicted <= bound.lower_bound_ms + 25.0, "{predicted} vs {bound:?}");
+        // emea (nearest) gets the most, asia the least.
+        assert!(counts[2] > counts[3] && counts[3] > counts[0], "{counts:?}");
+    }
+
+    #[test]
+    fn through_one_unit_sends_are_paced_and_the_last_go_to_the_nearest() {
+        let (_, releases, predicted) = plan_counts(100, 1, 17.0);
+        // One release per pass.
+        let gaps: Vec<f64> = releases.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(gaps.iter().skip(10).all(|g| (g - 17.0).abs() < 1e-6), "{gaps:?}");
+        let model = crate::calibrate::test_model(1, 17.0);
+        let bound = crate::bound::lower_bound(100, &model);
+        assert!(predicted <= bound.lower_bound_ms + 25.0, "{predicted} vs {bound:?}");
     }
 }

@@ -1,36 +1,66 @@
-//! `weighted`: smooth weighted round robin over machines (NGINX's algorithm,
-//! `../shared/reference/load-balancing-anchors.md`), the weights being how many jobs the
-//! two-layer schedule would give each machine for this N. The counts are right; the order is
-//! not: near and far machines are interleaved to the end, so the last jobs may go far.
+//! `weighted`: smooth weighted round robin over machines (NGINX's algorithm), each machine's
+//! weight being how many jobs it could answer by the model's lower bound for this N. The counts
+//! are right; the order is not: near and far machines stay interleaved to the end, so the last
+//! jobs may go far.
 
-use super::per_region::two_layer;
-use super::random::one_queue_plan;
-use super::sizing::check_up;
-use super::{Plan, PlanInput, Policy, PolicyError};
+use super::window::{Paced, Rule};
+use super::{require_model, up_machines, Binder, JobCtx, Policy, PolicyError, StartInput, View};
 use crate::endpoint::Target;
 
 pub struct Weighted;
 
 /// Smooth weighted round robin: each turn every machine gains its weight, the richest is chosen
-/// and pays the total. Spreads each machine's turns evenly.
-pub(crate) fn smooth_wrr(weights: &[(usize, i64)], n: usize) -> Vec<usize> {
-    let total: i64 = weights.iter().map(|w| w.1).sum();
-    let mut current = vec![0i64; weights.len()];
-    let mut out = Vec::with_capacity(n);
-    if total <= 0 {
-        return out;
-    }
-    for _ in 0..n {
-        for (c, w) in current.iter_mut().zip(weights) {
-            *c += w.1;
+/// and pays the total. Spreads each machine's turns evenly; state is one counter per machine.
+pub(crate) struct SmoothWrr {
+    weights: Vec<i64>,
+    current: Vec<i64>,
+}
+
+impl SmoothWrr {
+    pub fn new(weights: Vec<i64>) -> SmoothWrr {
+        let n = weights.len();
+        SmoothWrr {
+            weights,
+            current: vec![0; n],
         }
-        let best = (0..weights.len())
-            .max_by_key(|&i| (current[i], -(i as i64)))
-            .unwrap_or(0);
-        current[best] -= total;
-        out.push(weights[best].0);
     }
-    out
+
+    /// The next machine among those `allowed`.
+    pub fn next(&mut self, allowed: impl Fn(usize) -> bool) -> Option<usize> {
+        let ok: Vec<usize> = (0..self.weights.len())
+            .filter(|&i| self.weights[i] > 0 && allowed(i))
+            .collect();
+        let total: i64 = ok.iter().map(|&i| self.weights[i]).sum();
+        if total <= 0 {
+            return None;
+        }
+        for &i in &ok {
+            self.current[i] += self.weights[i];
+        }
+        let best = ok
+            .iter()
+            .copied()
+            .max_by_key(|&i| (self.current[i], -(i as i64)))?;
+        self.current[best] -= total;
+        Some(best)
+    }
+}
+
+struct Weights {
+    wrr: SmoothWrr,
+    summary: String,
+}
+
+impl Rule for Weights {
+    fn target(&mut self, view: &View, job: &JobCtx) -> Option<Target> {
+        self.wrr
+            .next(|m| !view.machines[m].ejected && Some(m) != job.avoid)
+            .map(|m| Target::Machine(m as u16))
+    }
+
+    fn reason(&self) -> String {
+        format!("smooth weighted round robin, weights {}", self.summary)
+    }
 }
 
 impl Policy for Weighted {
@@ -38,34 +68,26 @@ impl Policy for Weighted {
         "weighted"
     }
 
-    fn plan(&self, input: &PlanInput) -> Result<Plan, PolicyError> {
-        let cal = input.calibration;
-        check_up(cal)?;
-        let (_, a) = two_layer(input.n, cal);
-        let mut counts = vec![0i64; cal.machines.len()];
-        for &m in &a.machine {
-            counts[m] += 1;
-        }
-        let weights: Vec<(usize, i64)> = counts
+    fn needs_model(&self) -> bool {
+        true
+    }
+
+    fn start(&self, input: &StartInput) -> Result<Box<dyn Binder>, PolicyError> {
+        let model = require_model(input, self.name())?;
+        up_machines(model)?;
+        let bound = crate::bound::lower_bound(input.n, model);
+        let weights = crate::bound::machine_counts(bound.lower_bound_ms, model);
+        let summary = model
+            .machines
             .iter()
-            .enumerate()
-            .filter(|(_, &c)| c > 0)
-            .map(|(m, &c)| (m, c))
-            .collect();
-        let order = smooth_wrr(&weights, input.n);
-        let n = input.n.max(1) as f64;
-        let shares: Vec<(usize, f64)> = weights.iter().map(|&(m, c)| (m, c as f64 / n)).collect();
-        let desc: Vec<String> = weights
-            .iter()
-            .map(|&(m, c)| format!("{} {}", cal.machines[m].id, c))
-            .collect();
-        Ok(one_queue_plan(
-            self.name(),
-            format!("smooth weighted round robin, weights {}", desc.join(", ")),
-            input,
-            &shares,
-            |i| Target::Machine(order[i] as u16),
-        ))
+            .zip(&weights)
+            .map(|(m, w)| format!("{} {w}", m.id))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Ok(Box::new(Paced::new(Weights {
+            wrr: SmoothWrr::new(weights),
+            summary,
+        })))
     }
 }
 
@@ -74,10 +96,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn smooth_wrr_spreads_turns_and_honours_weights() {
-        let order = smooth_wrr(&[(0, 5), (1, 1), (2, 1)], 7);
-        assert_eq!(order, [0, 0, 1, 0, 2, 0, 0]);
-        let many = smooth_wrr(&[(3, 2), (4, 1)], 300);
-        assert_eq!(many.iter().filter(|&&m| m == 3).count(), 200);
+    fn smooth_wrr_spreads_turns_by_weight() {
+        let mut w = SmoothWrr::new(vec![5, 1, 1]);
+        let seq: Vec<usize> = (0..7).filter_map(|_| w.next(|_| true)).collect();
+        assert_eq!(seq, vec![0, 0, 1, 0, 2, 0, 0]);
+        let mut w = SmoothWrr::new(vec![1, 1]);
+        assert_eq!(w.next(|m| m == 1), Some(1));
+        assert_eq!(w.next(|_| false), None);
     }
 }

@@ -1,0 +1,691 @@
+//! `auto`: the closed-loop controller, cmdunit's default.
+//!
+//! What a user waits for is the whole command, on a system cmdunit may never have seen, so this
+//! policy runs no pass before the batch and assumes no figure about the system. The batch's
+//! first jobs are its probes; every answer updates the estimates ([`Estimator`]); every decision
+//! uses the estimates of that moment:
+//!
+//! - **Where.** Each job goes, when it is sent, to the machine where it would be answered
+//!   soonest: for each machine, the jobs it already has in flight are replayed through its queue
+//!   (arriving half a trip after their send, served one interval apart, the first not before
+//!   what the machine's last answer showed), and the new job's answer comes after them. This is
+//!   earliest-completion list scheduling: all at once it is the machines' water filling, and at
+//!   the end the last jobs go to whichever machines answer them soonest. Because the replay
+//!   starts from the latest answer, an estimate that is wrong costs only until the next answer.
+//! - **How many in flight.** A machine gets what keeps it busy (Little's law: its no-load
+//!   latency over its service interval) plus a little; a forwarding unit that has shown a
+//!   ceiling gets its pass rate times the latency of what goes through it plus a small standing
+//!   queue. The rest waits in cmdunit, where it can still go anywhere. A window that is the limit
+//!   while the unit shows no queue grows by one per answer (doubling per round trip), so a
+//!   ceiling that is not there — a stale cache, a slower day — is gone within a few round trips.
+//! - **What is not known yet.** A machine that has not answered gets a first wave of jobs
+//!   (enough to keep a typical machine busy until its first answer, never more than its share);
+//!   jobs are spread evenly over such machines. One that has not answered long after the others
+//!   did (asleep, or gone) is out for now: no more jobs, and its jobs in flight are copied to
+//!   machines that answer (hedges, first answer wins, within a budget); it is back as soon as it
+//!   answers. A machine whose attempt failed gets one job at a time until one succeeds.
+//!
+//! What the batch learned is handed back ([`Binder::learned`]) and saved in the user's cache, so
+//! the next run against the same system starts from it — and corrects it.
+
+use super::{
+    Binder, Decision, JobCtx, Observation, Policy, PolicyError, Route, StartInput, View,
+};
+use crate::calibrate::online::{Estimator, Sample};
+use crate::calibrate::Calibration;
+use crate::endpoint::{Layout, Target};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use std::collections::{HashSet, VecDeque};
+
+pub struct Controller;
+
+/// Jobs per machine in the first wave, at most (before a machine's first answer).
+pub const WAVE_MAX: u64 = 16;
+/// The first wave holds back this share of the batch for the machines that answer first.
+const WAVE_SHARE: f64 = 0.8;
+/// Jobs a unit with a ceiling may hold queued in its stage.
+const UNIT_QUEUE: f64 = 4.0;
+/// In flight per machine beyond what keeps it busy, as a factor and a constant.
+const MACHINE_SLACK: f64 = 1.2;
+const MACHINE_EXTRA: f64 = 2.0;
+/// A machine silent this many times the slowest first answer of the others is out for now.
+const SILENT_FACTOR: f64 = 3.0;
+/// Hedges the batch may send: this share of N, plus a first wave's worth per machine.
+const HEDGE_SHARE: f64 = 0.1;
+
+impl Policy for Controller {
+    fn name(&self) -> &'static str {
+        "auto"
+    }
+
+    fn start(&self, input: &StartInput) -> Result<Box<dyn Binder>, PolicyError> {
+        let m = input.layout.machines.len();
+        if m == 0 {
+            return Err(PolicyError::NoMachineUp);
+        }
+        let k = input.forwarder_urls.len();
+        let mut est = Estimator::new(k, m);
+        let seeded = match input.model {
+            Some(model) => {
+                est.seed(model);
+                true
+            }
+            None => false,
+        };
+        let share = ((input.n as f64) * WAVE_SHARE / m as f64).ceil() as u64;
+        let wave = share.clamp(1, WAVE_MAX) as u32;
+        let machines = (0..m)
+            .map(|i| MachineCtl {
+                in_flight: VecDeque::new(),
+                first_sent: None,
+                standing: if est.machines[i].known() {
+                    Standing::Known
+                } else {
+                    Standing::Fresh
+                },
+                last_done: None,
+                first_answer_latency: None,
+                last_answer_at: None,
+                latency_ewma: None,
+            })
+            .collect();
+        Ok(Box::new(ControlLoop {
+            layout: input.layout.clone(),
+            urls: input.forwarder_urls.to_vec(),
+            est,
+            machines,
+            windows: vec![None; k],
+            through: vec![Through::default(); k],
+            wave,
+            hedges_left: ((input.n as f64) * HEDGE_SHARE) as u64 + WAVE_MAX * m as u64,
+            hedged: HashSet::new(),
+            seeded,
+            rng: SmallRng::seed_from_u64(input.seed),
+            sent: 0,
+            hedges: 0,
+        }))
+    }
+}
+
+/// What the controller thinks of a machine right now.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Standing {
+    /// Has not answered yet: gets the first wave.
+    Fresh,
+    /// Answers: gets what keeps it busy.
+    Known,
+    /// Silent long after the others answered, or its last attempt failed: one job at a time
+    /// (none while that one is out).
+    Doubtful,
+}
+
+struct MachineCtl {
+    /// Its attempts in flight: (job, sent), in send order.
+    in_flight: VecDeque<(u32, f64)>,
+    first_sent: Option<f64>,
+    standing: Standing,
+    /// When its latest answer left it, model ms (answer time minus the trip back).
+    last_done: Option<f64>,
+    first_answer_latency: Option<f64>,
+    /// When its latest answer arrived, and how long its answers take (EWMA), model ms.
+    last_answer_at: Option<f64>,
+    latency_ewma: Option<f64>,
+}
+
+/// Latency of what goes through a unit, without its queue (EWMA).
+#[derive(Clone, Copy, Debug, Default)]
+struct Through {
+    base_ms: Option<f64>,
+}
+
+struct ControlLoop {
+    layout: Layout,
+    urls: Vec<String>,
+    est: Estimator,
+    machines: Vec<MachineCtl>,
+    /// Per unit, its in-flight window; `None` while it has shown no ceiling.
+    windows: Vec<Option<f64>>,
+    through: Vec<Through>,
+    wave: u32,
+    hedges_left: u64,
+    hedged: HashSet<u32>,
+    seeded: bool,
+    rng: SmallRng,
+    sent: u64,
+    hedges: u64,
+}
+
+/// A candidate machine's predicted answer.
+#[derive(Clone, Copy, Debug)]
+struct Pick {
+    machine: usize,
+    answer: f64,
+}
+
+impl ControlLoop {
+    /// The network trip of `m` (unit to machine and back), its interval and its own service.
+    fn machine_times(&self, m: usize) -> Option<(f64, f64, f64)> {
+        let e = &self.est.machines[m];
+        let rt0 = e.rt0()?;
+        let interval = e.interval()?;
+        let service = interval * f64::from(e.concurrency.max(1));
+        Some(((rt0 - service).max(0.0), interval, service))
+    }
+
+    /// A unit's fixed cost (outside the worker call) and its current queueing.
+    fn unit_times(&self, f: usize) -> (f64, f64) {
+        let u = &self.est.units[f];
+        (u.d_min.unwrap_or(0.0).max(0.0), u.queue_ms)
+    }
+
+    /// Typical no-load latency of the machines that answered (for those that have not).
+    fn typical_known(&self) -> Option<(f64, f64)> {
+        let mut lat: Vec<f64> = Vec::new();
+        let mut int: Vec<f64> = Vec::new();
+        for m in 0..self.machines.len() {
+            if let Some((trip, interval, service)) = self.machine_times(m) {
+                lat.push(trip + service);
+                int.push(interval);
+            }
+        }
+        Some((median(&mut lat)?, median(&mut int)?))
+    }
+
+    /// When a job sent now through `f` to `m` would be answered.
+    fn predict(&self, m: usize, f: usize, now: f64) -> Option<f64> {
+        let ctl = &self.machines[m];
+        let (d_fixed, queue) = self.unit_times(f);
+        match self.machine_times(m) {
+            Some((trip, interval, service)) => {
+                let half = trip / 2.0;
+                let back = half + d_fixed;
+                let mut free = ctl.last_done.unwrap_or(f64::NEG_INFINITY);
+                for (i, &(_, sent)) in ctl.in_flight.iter().enumerate() {
+                    let mut done = (sent + half).max(free) + interval;
+                    if i == 0 {
+                        // Not answered yet: it cannot have left the machine long ago.
+                        done = done.max(now - back);
+                    }
+                    free = done;
+                }
+                let start = (now + queue + half).max(free);
+                Some(start + interval + (service - interval) + back)
+            }
+            None => {
+                // Never answered: at least as far as the time it has been silent, at least as
+                // far as the others typically are, and behind what it already has.
+                let silent = ctl.first_sent.map_or(0.0, |t| (now - t).max(0.0));
+                let (lat, interval) = self.typical_known().unwrap_or((0.0, 0.0));
+                // With nothing known the count alone decides: jobs spread evenly.
+                let per_job = interval.max(1e-3);
+                Some(now + lat.max(silent) + per_job * ctl.in_flight.len() as f64 + d_fixed)
+            }
+        }
+    }
+
+    /// What keeps machine `m` busy, plus slack; for a machine not yet answered, the first wave.
+    fn cap(&self, m: usize, f: usize) -> u32 {
+        match self.machines[m].standing {
+            Standing::Fresh => self.wave,
+            Standing::Doubtful => 1,
+            Standing::Known => match self.machine_times(m) {
+                Some((trip, interval, service)) => {
+                    let (d_fixed, _) = self.unit_times(f);
+                    let busy = (trip + service + d_fixed) / interval.max(1e-3);
+                    (busy * MACHINE_SLACK + MACHINE_EXTRA).clamp(1.0, 1e6).ceil() as u32
+                }
+                None => self.wave,
+            },
+        }
+    }
+
+    /// The usable unit with the most room in its window.
+    fn unit(&self, view: &View) -> Option<usize> {
+        (0..view.forwarders.len())
+            .filter(|&f| view.forwarders[f].usable)
+            .filter(|&f| {
+                self.windows[f].is_none_or(|w| f64::from(view.forwarders[f].in_flight) < w)
+            })
+            .min_by(|&a, &b| {
+                let load = |f: usize| {
+                    let in_flight = f64::from(view.forwarders[f].in_flight);
+                    match self.windows[f] {
+                        Some(w) => in_flight / w.max(1.0),
+                        None => in_flight / 1e6,
+                    }
+                };
+                load(a).total_cmp(&load(b))
+            })
+    }
+
+    /// The machine where a job sent now through `f` would be answered soonest.
+    fn pick(&mut self, view: &View, f: usize, avoid: Option<usize>) -> Option<Pick> {
+        let now = view.now_ms;
+        let mut best: Option<Pick> = None;
+        let mut ties = 0u32;
+        for m in 0..self.machines.len() {
+            if view.machines[m].ejected || Some(m) == avoid {
+                continue;
+            }
+            if view.machines[m].in_flight >= self.cap(m, f) {
+                continue;
+            }
+            let Some(answer) = self.predict(m, f, now) else {
+                continue;
+            };
+            match best {
+                Some(b) if answer > b.answer + 1e-9 => {}
+                Some(b) if (answer - b.answer).abs() <= 1e-9 => {
+                    // Equal predictions (nothing known yet): a random one, not always the first.
+                    ties += 1;
+                    if self.rng.random_range(0..=ties) == 0 {
+                        best = Some(Pick { machine: m, answer });
+                    }
+                }
+                _ => {
+                    ties = 0;
+                    best = Some(Pick { machine: m, answer });
+                }
+            }
+        }
+        best
+    }
+
+    /// A job in flight at a machine that has gone silent, to copy elsewhere. A machine is
+    /// silent when nothing came back from it for several times what its answers usually take
+    /// (or, before its first answer, several times the slowest first answer of the others):
+    /// asleep, hung, or gone.
+    fn overdue(&self, now: f64) -> Option<u32> {
+        if self.hedges_left == 0 {
+            return None;
+        }
+        let slowest_first = self
+            .machines
+            .iter()
+            .filter_map(|c| c.first_answer_latency)
+            .fold(f64::NEG_INFINITY, f64::max);
+        if !slowest_first.is_finite() {
+            return None;
+        }
+        for ctl in &self.machines {
+            let Some(&(job, sent)) = ctl.in_flight.iter().find(|j| !self.hedged.contains(&j.0))
+            else {
+                continue;
+            };
+            let oldest = ctl.in_flight.front().map_or(sent, |j| j.1);
+            let quiet_since = ctl.last_answer_at.map_or(oldest, |a| a.max(oldest));
+            let usual = ctl.latency_ewma.unwrap_or(0.0).max(slowest_first);
+            if now - quiet_since > SILENT_FACTOR * usual {
+                return Some(job);
+            }
+        }
+        None
+    }
+
+    /// Marks machines silent for too long as doubtful.
+    fn review(&mut self, now: f64) {
+        let slowest_first = self
+            .machines
+            .iter()
+            .filter_map(|c| c.first_answer_latency)
+            .fold(f64::NEG_INFINITY, f64::max);
+        if !slowest_first.is_finite() {
+            return;
+        }
+        for ctl in &mut self.machines {
+            if ctl.standing == Standing::Fresh
+                && ctl
+                    .first_sent
+                    .is_some_and(|t| now - t > SILENT_FACTOR * slowest_first)
+            {
+                ctl.standing = Standing::Doubtful;
+            }
+        }
+    }
+
+    /// Adjusts unit `f`'s window after an answer through it.
+    fn tune_window(&mut self, f: usize, view: &View, latency: f64) {
+        let u = &self.est.units[f];
+        let queue = u.queue_ms;
+        let base = (latency - queue).max(0.0);
+        let t = &mut self.through[f];
+        t.base_ms = Some(t.base_ms.map_or(base, |b| 0.9 * b + 0.1 * base));
+        let Some(pass) = u.pass_ms.filter(|p| *p > 0.0) else {
+            self.windows[f] = None;
+            return;
+        };
+        let in_flight = f64::from(view.forwarders[f].in_flight);
+        let target = t.base_ms.unwrap_or(base) / pass + UNIT_QUEUE;
+        let queued = queue > 2.0 * pass;
+        let w = self.windows[f].unwrap_or(target);
+        self.windows[f] = Some(if queued {
+            target.max(1.0)
+        } else if in_flight + 1.0 >= w {
+            // The window is the limit and the unit shows no queue: it can take more.
+            w + 1.0
+        } else {
+            w.max(target)
+        });
+    }
+
+    fn send(&mut self, m: usize, f: usize, job: u32, now: f64) -> Route {
+        let ctl = &mut self.machines[m];
+        ctl.in_flight.push_back((job, now));
+        ctl.first_sent.get_or_insert(now);
+        self.sent += 1;
+        Route {
+            forwarder: f as u16,
+            target: Target::Machine(m as u16),
+        }
+    }
+
+    /// Could another job be sent right now?
+    fn room(&self, view: &View, f: usize, just_sent: usize) -> bool {
+        let unit_room = self.windows[f]
+            .is_none_or(|w| f64::from(view.forwarders[f].in_flight) + 1.0 < w);
+        let machine_room = (0..self.machines.len()).any(|m| {
+            let extra = u32::from(m == just_sent);
+            !view.machines[m].ejected && view.machines[m].in_flight + extra < self.cap(m, f)
+        });
+        unit_room && machine_room
+    }
+}
+
+impl Binder for ControlLoop {
+    fn next(&mut self, view: &View, job: Option<&JobCtx>) -> Decision {
+        let now = view.now_ms;
+        self.review(now);
+        let Some(f) = self.unit(view) else {
+            return Decision::Wait { until_ms: None };
+        };
+        // A job stuck at a machine that is out for now is copied first, while there is room.
+        if let Some(stuck) = self.overdue(now) {
+            let from = self
+                .machines
+                .iter()
+                .position(|c| c.in_flight.iter().any(|j| j.0 == stuck));
+            if let Some(p) = self.pick(view, f, from) {
+                self.hedged.insert(stuck);
+                self.hedges_left = self.hedges_left.saturating_sub(1);
+                self.hedges += 1;
+                let route = self.send(p.machine, f, stuck, now);
+                return Decision::Hedge {
+                    job: stuck,
+                    route,
+                    more: true,
+                };
+            }
+        }
+        let Some(job) = job else {
+            // Nothing to place: look again when the oldest job could become overdue.
+            return Decision::Wait {
+                until_ms: Some(now + self.recheck_ms()),
+            };
+        };
+        match self.pick(view, f, job.avoid) {
+            Some(p) => {
+                let route = self.send(p.machine, f, job.id, now);
+                Decision::Send {
+                    route,
+                    more: view.unissued > 1 && self.room(view, f, p.machine),
+                }
+            }
+            None => Decision::Wait {
+                until_ms: Some(now + self.recheck_ms()),
+            },
+        }
+    }
+
+    fn observe(&mut self, view: &View, obs: &Observation) {
+        let target = match obs.route.target {
+            Target::Machine(m) => Some(m as usize),
+            _ => None,
+        };
+        if let Some(m) = target.filter(|&m| m < self.machines.len()) {
+            let q = &mut self.machines[m].in_flight;
+            if let Some(pos) = q.iter().position(|j| j.0 == obs.job) {
+                q.remove(pos);
+            }
+        }
+        if !obs.superseded {
+            self.hedged.remove(&obs.job);
+        }
+        let f = usize::from(obs.route.forwarder);
+        match (obs.result, obs.machine) {
+            (Ok(a), Some(m)) if m < self.machines.len() => {
+                let latency = obs.latency_ms();
+                self.est.observe(&Sample {
+                    forwarder: f,
+                    machine: m,
+                    sent_ms: obs.sent_ms,
+                    end_ms: obs.end_ms,
+                    response_time: a.response_time as f64,
+                    work_time: a.work_time as f64,
+                });
+                let ctl = &mut self.machines[m];
+                ctl.standing = Standing::Known;
+                ctl.first_answer_latency.get_or_insert(latency);
+                ctl.last_answer_at = Some(obs.end_ms);
+                ctl.latency_ewma = Some(ctl.latency_ewma.map_or(latency, |e| 0.8 * e + 0.2 * latency));
+                if let Some((trip, _, _)) = self.machine_times(m) {
+                    let (d_fixed, _) = self.unit_times(f);
+                    let done = obs.end_ms - trip / 2.0 - d_fixed;
+                    let ctl = &mut self.machines[m];
+                    ctl.last_done = Some(ctl.last_done.map_or(done, |d| d.max(done)));
+                }
+                if f < self.windows.len() {
+                    self.tune_window(f, view, latency);
+                }
+            }
+            (Err(_), _) => {
+                if let Some(m) = target.filter(|&m| m < self.machines.len()) {
+                    self.est.observe_failure(m);
+                    self.machines[m].standing = Standing::Doubtful;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn reason(&self) -> String {
+        let mut parts = Vec::new();
+        for (i, id) in self.layout.machines.iter().enumerate() {
+            match self.machine_times(i) {
+                Some((trip, interval, _)) if self.est.machines[i].answers > 0 => parts.push(
+                    format!("{id} trip {trip:.0} ms, one per {interval:.1} ms"),
+                ),
+                _ => parts.push(format!("{id} never answered")),
+            }
+        }
+        let units: Vec<String> = self
+            .est
+            .units
+            .iter()
+            .enumerate()
+            .map(|(f, u)| match u.pass_ms {
+                Some(p) => format!(
+                    "unit {f}: one pass per {p:.1} ms ({:.0}/s), stage {} the worker call",
+                    1000.0 / p,
+                    if u.stage_after == Some(true) {
+                        "after"
+                    } else {
+                        "before"
+                    }
+                ),
+                None => format!("unit {f}: no ceiling seen"),
+            })
+            .collect();
+        format!(
+            "closed loop ({}): each job to the machine that would answer it soonest; first wave {} per machine; {} hedge(s). Learned: {}; {}",
+            if self.seeded {
+                "started from the last run's estimates"
+            } else {
+                "nothing known at the start"
+            },
+            self.wave,
+            self.hedges,
+            parts.join(", "),
+            units.join("; ")
+        )
+    }
+
+    fn learned(&self) -> Option<Calibration> {
+        Some(self.est.snapshot(&self.layout, &self.urls))
+    }
+}
+
+impl ControlLoop {
+    /// How long to wait before looking again when nothing can be sent: a tenth of the shortest
+    /// known trip (an answer usually comes first and wakes the agent anyway).
+    fn recheck_ms(&self) -> f64 {
+        let shortest = (0..self.machines.len())
+            .filter_map(|m| self.machine_times(m).map(|(t, _, s)| t + s))
+            .fold(f64::INFINITY, f64::min);
+        if shortest.is_finite() {
+            (shortest / 10.0).max(1.0)
+        } else {
+            50.0
+        }
+    }
+}
+
+fn median(xs: &mut [f64]) -> Option<f64> {
+    if xs.is_empty() {
+        return None;
+    }
+    xs.sort_by(f64::total_cmp);
+    Some(xs[xs.len() / 2])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{fresh, ok, Loads};
+    use super::*;
+
+    fn start(n: u64, model: Option<&Calibration>) -> Box<dyn Binder> {
+        let layout = Layout::documented();
+        Controller
+            .start(&StartInput {
+                n,
+                layout: &layout,
+                forwarder_urls: &["http://f".to_string()],
+                model,
+                seed: 3,
+            })
+            .unwrap()
+    }
+
+    fn send(b: &mut Box<dyn Binder>, loads: &mut Loads, now: f64, id: u32) -> Option<Route> {
+        match b.next(&loads.view(now, 1000), Some(&fresh(id))) {
+            Decision::Send { route, .. } => {
+                loads.book(route);
+                Some(route)
+            }
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn with_nothing_known_the_first_wave_is_spread_evenly() {
+        let mut b = start(1000, None);
+        let mut loads = Loads::new(5, 1);
+        let mut id = 0;
+        while send(&mut b, &mut loads, 0.0, id).is_some() {
+            id += 1;
+        }
+        assert_eq!(id, 5 * WAVE_MAX as u32);
+        assert!(loads.machines.iter().all(|m| m.in_flight == WAVE_MAX as u32));
+    }
+
+    #[test]
+    fn small_batches_are_sent_at_once() {
+        let mut b = start(10, None);
+        let mut loads = Loads::new(5, 1);
+        let sent = (0..10).filter(|&id| send(&mut b, &mut loads, 0.0, id).is_some()).count();
+        assert_eq!(sent, 10);
+        assert!(loads.machines.iter().all(|m| m.in_flight == 2));
+    }
+
+    /// Once machines have answered, the next jobs go to the one that answers soonest.
+    #[test]
+    fn after_the_first_answers_jobs_go_to_the_nearest_machine() {
+        let mut b = start(1000, None);
+        let mut loads = Loads::new(5, 1);
+        let trips = [600.0, 590.0, 350.0, 400.0, 380.0];
+        let mut routes = Vec::new();
+        for id in 0..5 {
+            routes.push(send(&mut b, &mut loads, 0.0, id).unwrap());
+        }
+        for (id, r) in routes.iter().enumerate() {
+            let Target::Machine(m) = r.target else { panic!() };
+            let t = trips[m as usize];
+            loads.unbook(*r);
+            b.observe(
+                &loads.view(t + 13.0, 995),
+                &ok(id as u32, *r, 0.0, t + 13.0, t as u64),
+            );
+        }
+        let r = send(&mut b, &mut loads, 700.0, 10).unwrap();
+        assert_eq!(r.target, Target::Machine(2));
+    }
+
+    #[test]
+    fn a_machine_silent_long_after_the_others_is_left_alone_and_its_jobs_are_hedged() {
+        let mut b = start(1000, None);
+        let mut loads = Loads::new(5, 1);
+        let mut sent: Vec<(u32, Route)> = Vec::new();
+        for id in 0..5 {
+            sent.push((id, send(&mut b, &mut loads, 0.0, id).unwrap()));
+        }
+        // Everyone but machine 0 answers at ~400 ms.
+        for &(id, r) in &sent {
+            let Target::Machine(m) = r.target else { panic!() };
+            if m == 0 {
+                continue;
+            }
+            loads.unbook(r);
+            b.observe(&loads.view(410.0, 995), &ok(id, r, 0.0, 410.0, 400));
+        }
+        // Much later, the next decision copies machine 0's job elsewhere.
+        let stuck = sent
+            .iter()
+            .find(|(_, r)| r.target == Target::Machine(0))
+            .unwrap()
+            .0;
+        match b.next(&loads.view(2000.0, 995), Some(&fresh(5))) {
+            Decision::Hedge { job, route, .. } => {
+                assert_eq!(job, stuck);
+                assert_ne!(route.target, Target::Machine(0));
+            }
+            d => panic!("{d:?}"),
+        }
+    }
+
+    /// A cached ceiling that is not there: the unit shows no queue, the window grows.
+    #[test]
+    fn a_window_from_a_false_ceiling_grows_when_the_unit_shows_no_queue() {
+        let mut model = crate::calibrate::test_model(1, 17.0);
+        model.forwarders[0].url = "http://f".into();
+        let mut b = start(5000, Some(&model));
+        let mut loads = Loads::new(5, 1);
+        let mut now = 0.0;
+        let mut in_flight: VecDeque<(u32, Route, f64)> = VecDeque::new();
+        let mut id = 0;
+        let mut peak = 0;
+        for _ in 0..4000 {
+            while let Some(r) = send(&mut b, &mut loads, now, id) {
+                in_flight.push_back((id, r, now));
+                id += 1;
+            }
+            peak = peak.max(in_flight.len());
+            // No unit ceiling: every job comes back 400 ms after its send, no queueing.
+            let Some((j, r, sent)) = in_flight.pop_front() else { break };
+            now = now.max(sent + 400.0);
+            loads.unbook(r);
+            b.observe(&loads.view(now, 1000), &ok(j, r, sent, now, 399));
+        }
+        // The cached window was ~28 (59/s x 0.4 s + 4); the machines alone allow far more.
+        assert!(peak > 60, "{peak}");
+    }
+}

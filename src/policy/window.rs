@@ -1,0 +1,181 @@
+//! An in-flight limit for the policies that do not pace themselves (round robin, random,
+//! weighted, fastest, p2c-ewma): Little's law on what is measured, as TCP BBR does — the fastest
+//! delivery rate seen times the shortest latency seen is what keeps the system busy; twice that
+//! (plus a few) absorbs jitter. The window starts small and, because a window-limited rate is
+//! window / latency, doubles about once per round trip until the rate stops growing. So against
+//! a system that answers in 50 µs it settles at a few dozen attempts in flight, and against one
+//! that takes 400 ms and passes 59 jobs/s at about fifty — never at hundreds of idle threads.
+
+use super::Observation;
+
+/// Attempts in flight before anything is measured.
+pub const INITIAL: u32 = 16;
+/// The shortest measuring round, model ms (a round is one shortest latency, at least this).
+const MIN_ROUND_MS: f64 = 5.0;
+
+#[derive(Clone, Debug)]
+pub struct Window {
+    min_latency: Option<f64>,
+    max_rate: f64,
+    round_start: Option<f64>,
+    round_answers: u32,
+    limit: u32,
+}
+
+impl Default for Window {
+    fn default() -> Self {
+        Window {
+            min_latency: None,
+            max_rate: 0.0,
+            round_start: None,
+            round_answers: 0,
+            limit: INITIAL,
+        }
+    }
+}
+
+impl Window {
+    /// May another attempt be sent with `in_flight` already out?
+    pub fn allows(&self, in_flight: u32) -> bool {
+        in_flight < self.limit
+    }
+
+    pub fn limit(&self) -> u32 {
+        self.limit
+    }
+
+    pub fn observe(&mut self, obs: &Observation) {
+        if obs.result.is_ok() {
+            let l = obs.latency_ms().max(0.0);
+            self.min_latency = Some(self.min_latency.map_or(l, |m| m.min(l)));
+        }
+        let start = *self.round_start.get_or_insert(obs.end_ms);
+        self.round_answers += 1;
+        let round = self.min_latency.unwrap_or(0.0).max(MIN_ROUND_MS);
+        let elapsed = obs.end_ms - start;
+        if elapsed >= round {
+            let rate = f64::from(self.round_answers) / elapsed;
+            self.max_rate = self.max_rate.max(rate);
+            self.round_start = Some(obs.end_ms);
+            self.round_answers = 0;
+            if let Some(l) = self.min_latency {
+                let bdp = self.max_rate * l;
+                let want = (2.0 * bdp + 4.0).ceil().min(f64::from(u32::MAX / 2)) as u32;
+                self.limit = self.limit.max(INITIAL).max(want);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::endpoint::Target;
+    use crate::policy::{Answered, Route};
+
+    fn answer(sent: f64, end: f64) -> Observation {
+        Observation {
+            job: 0,
+            route: Route {
+                forwarder: 0,
+                target: Target::Any,
+            },
+            machine: Some(0),
+            sent_ms: sent,
+            end_ms: end,
+            result: Ok(Answered {
+                response_time: 1,
+                work_time: 1,
+            }),
+            superseded: false,
+        }
+    }
+
+    /// A server passing one job per ms with 100 ms of latency keeps ~100 in flight busy: the
+    /// window grows from 16 to about twice that, and no further.
+    #[test]
+    fn the_window_grows_to_twice_what_keeps_the_system_busy() {
+        let mut w = Window::default();
+        let (rate, latency): (f64, f64) = (1.0, 100.0);
+        let mut t = latency;
+        for _ in 0..20_000 {
+            // Window-limited: answers come at min(rate, limit / latency).
+            let r = rate.min(f64::from(w.limit()) / latency);
+            t += 1.0 / r;
+            w.observe(&answer(t - latency, t));
+        }
+        let l = w.limit();
+        assert!((180..=230).contains(&l), "{l}");
+    }
+
+    #[test]
+    fn a_fast_system_gets_a_small_window() {
+        let mut w = Window::default();
+        let mut t = 0.0;
+        for _ in 0..100_000 {
+            t += 0.02;
+            w.observe(&answer(t - 0.1, t));
+        }
+        assert!(w.limit() <= 32, "{}", w.limit());
+    }
+}
+
+/// A rule that names each job's target from its index alone (round robin, random, weighted,
+/// fastest): decided before execution, with no feedback but health.
+pub(crate) trait Rule: Send {
+    /// The target of `job` (a retry has `attempt > 0` and may `avoid` a machine), or `None`
+    /// when nothing can take it now.
+    fn target(&mut self, view: &super::View, job: &super::JobCtx) -> Option<crate::endpoint::Target>;
+    fn reason(&self) -> String;
+}
+
+/// A [`Rule`] paced by a [`Window`]: the binder of every policy that plans nothing but a rule.
+pub(crate) struct Paced<R: Rule> {
+    pub rule: R,
+    pub window: Window,
+}
+
+impl<R: Rule> Paced<R> {
+    pub fn new(rule: R) -> Paced<R> {
+        Paced {
+            rule,
+            window: Window::default(),
+        }
+    }
+}
+
+impl<R: Rule> super::Binder for Paced<R> {
+    fn next(&mut self, view: &super::View, job: Option<&super::JobCtx>) -> super::Decision {
+        use super::Decision;
+        let Some(job) = job else {
+            return Decision::Wait { until_ms: None };
+        };
+        let in_flight = view.in_flight();
+        if !self.window.allows(in_flight) {
+            return Decision::Wait { until_ms: None };
+        }
+        let (Some(target), Some(forwarder)) =
+            (self.rule.target(view, job), view.least_loaded_forwarder())
+        else {
+            return Decision::Wait {
+                until_ms: Some(view.now_ms + 10.0),
+            };
+        };
+        Decision::Send {
+            route: super::Route { forwarder, target },
+            more: view.unissued > 1 && self.window.allows(in_flight + 1),
+        }
+    }
+
+    fn observe(&mut self, _view: &super::View, obs: &super::Observation) {
+        self.window.observe(obs);
+    }
+
+    fn reason(&self) -> String {
+        format!(
+            "{}; in flight by measured rate x latency (window {})",
+            self.rule.reason(),
+            self.window.limit()
+        )
+    }
+}
