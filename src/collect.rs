@@ -212,7 +212,12 @@ mod tests {
 
     #[test]
     fn fixed_point_handles_signs_and_rounding() {
-        for (v, s) in [(0.0, "0.00"), (-1.234, "-1.23"), (0.005, "0.01"), (99.999, "100.00")] {
+        for (v, s) in [
+            (0.0, "0.00"),
+            (-1.234, "-1.23"),
+            (0.005, "0.01"),
+            (99.999, "100.00"),
+        ] {
             let mut b = Vec::new();
             fixed2(&mut b, v);
             assert_eq!(String::from_utf8(b).unwrap(), s, "{v}");

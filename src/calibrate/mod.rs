@@ -164,7 +164,11 @@ pub(crate) fn test_model(units: usize, pass_ms: f64) -> Calibration {
         f.overhead_ms = 13.0;
         f.connection_limit = 1024;
     }
-    for (m, base) in cal.machines.iter_mut().zip([500.0, 495.0, 290.0, 350.0, 330.0]) {
+    for (m, base) in cal
+        .machines
+        .iter_mut()
+        .zip([500.0, 495.0, 290.0, 350.0, 330.0])
+    {
         m.up = true;
         m.latency_ms = base + 20.0;
         m.service_ms = 21.5;

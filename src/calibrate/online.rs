@@ -318,8 +318,16 @@ fn disprove_pass(u: &mut LiveUnit) {
     if u.recent.len() < MIN_UNIT_SAMPLES {
         return;
     }
-    let ends: Vec<f64> = u.recent.iter().map(|r| r.1).collect();
-    if let Some((spacing, _)) = spacing(ends) {
+    // The mean rate over the window (answers over their span): whatever the order answers
+    // arrive in, more of them than one per pass means the unit passed more than one per pass.
+    let (first, last) = u
+        .recent
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), r| {
+            (a.min(r.1), b.max(r.1))
+        });
+    let spacing = (last - first) / (u.recent.len() - 1) as f64;
+    if spacing.is_finite() {
         if spacing * 1.25 < pass {
             u.pass_ms = None;
             u.pass_samples = 0;
@@ -328,20 +336,23 @@ fn disprove_pass(u: &mut LiveUnit) {
     }
 }
 
-/// Mean spacing of sorted departures (span over intervals) and how irregular it is (the median
-/// absolute deviation of consecutive gaps, relative to the mean).
+/// The typical spacing of sorted departures — the median gap, so that a moment when the queue
+/// ran dry (one long gap) does not count as a slow pass — and how irregular the gaps are (their
+/// median absolute deviation relative to it).
 fn spacing(mut xs: Vec<f64>) -> Option<(f64, f64)> {
-    if xs.len() < 2 {
+    if xs.len() < 3 {
         return None;
     }
     xs.sort_by(f64::total_cmp);
-    let mean = (xs[xs.len() - 1] - xs[0]) / (xs.len() - 1) as f64;
-    if mean <= 0.0 {
+    let mut gaps: Vec<f64> = xs.windows(2).map(|w| w[1] - w[0]).collect();
+    gaps.sort_by(f64::total_cmp);
+    let median = gaps[gaps.len() / 2];
+    if median <= 0.0 {
         return None;
     }
-    let mut dev: Vec<f64> = xs.windows(2).map(|w| ((w[1] - w[0]) - mean).abs()).collect();
+    let mut dev: Vec<f64> = gaps.iter().map(|g| (g - median).abs()).collect();
     dev.sort_by(f64::total_cmp);
-    Some((mean, dev[dev.len() / 2] / mean))
+    Some((median, dev[dev.len() / 2] / median))
 }
 
 #[cfg(test)]

@@ -28,10 +28,10 @@
 //! needs none of it: it learns from the batch itself.
 
 use super::{Calibration, CalibrationCost};
-use crate::endpoint::Layout;
-use crate::timescale::TimeScale;
 use crate::client::{Client, ClientConfig, Failure};
+use crate::endpoint::Layout;
 use crate::endpoint::WorkAnswer;
+use crate::timescale::TimeScale;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Barrier;
 use std::time::Instant;
@@ -279,8 +279,7 @@ pub fn calibrate(
                 .iter()
                 .filter_map(|pr| match &pr.result {
                     Ok(a) => Some(
-                        cfg.time_scale.to_model_ms(pr.done - released)
-                            - a.response_time as f64,
+                        cfg.time_scale.to_model_ms(pr.done - released) - a.response_time as f64,
                     ),
                     Err(_) => None,
                 })
@@ -346,7 +345,11 @@ pub fn calibrate(
 impl Prober {
     fn client(&self, timeout_ms: f64) -> Client {
         Client::new(&ClientConfig {
-            timeout: self.cfg.time_scale.to_wall(timeout_ms).max(std::time::Duration::from_millis(50)),
+            timeout: self
+                .cfg
+                .time_scale
+                .to_wall(timeout_ms)
+                .max(std::time::Duration::from_millis(50)),
             max_idle: 4,
         })
     }

@@ -198,14 +198,35 @@ mod tests {
     #[test]
     fn saved_calibrations_with_bad_figures_are_refused() {
         let cases: Vec<(&str, Box<dyn Fn(&mut Calibration)>)> = vec![
-            ("negative latency", Box::new(|c| c.machines[0].latency_ms = -5.0)),
-            ("negative service", Box::new(|c| c.machines[1].service_ms = -1.0)),
-            ("huge unit service", Box::new(|c| c.forwarders[0].service_ms = 1e300)),
-            ("latency 1e18", Box::new(|c| c.machines[0].latency_ms = 1e18)),
-            ("NaN overhead", Box::new(|c| c.forwarders[0].overhead_ms = f64::NAN)),
+            (
+                "negative latency",
+                Box::new(|c| c.machines[0].latency_ms = -5.0),
+            ),
+            (
+                "negative service",
+                Box::new(|c| c.machines[1].service_ms = -1.0),
+            ),
+            (
+                "huge unit service",
+                Box::new(|c| c.forwarders[0].service_ms = 1e300),
+            ),
+            (
+                "latency 1e18",
+                Box::new(|c| c.machines[0].latency_ms = 1e18),
+            ),
+            (
+                "NaN overhead",
+                Box::new(|c| c.forwarders[0].overhead_ms = f64::NAN),
+            ),
             ("version 99", Box::new(|c| c.version = 99)),
-            ("from the future", Box::new(|c| c.created_unix_s = u64::MAX / 2)),
-            ("concurrency 4294967295", Box::new(|c| c.machines[0].concurrency = u32::MAX)),
+            (
+                "from the future",
+                Box::new(|c| c.created_unix_s = u64::MAX / 2),
+            ),
+            (
+                "concurrency 4294967295",
+                Box::new(|c| c.machines[0].concurrency = u32::MAX),
+            ),
             ("concurrency 0", Box::new(|c| c.machines[0].concurrency = 0)),
         ];
         for (what, break_it) in cases {

@@ -358,7 +358,11 @@ impl<'a> Engine<'a> {
                 Some(ctx) => (self.book_job(st, ctx, route, now_ms), more),
                 None => return Step::Wait(Some(now + Duration::from_millis(1))),
             },
-            Decision::Hedge { job: id, route, more } => match self.book_hedge(st, id, route) {
+            Decision::Hedge {
+                job: id,
+                route,
+                more,
+            } => match self.book_hedge(st, id, route) {
                 Some(a) => (a, more),
                 None => return Step::Wait(Some(now + Duration::from_millis(1))),
             },
@@ -614,9 +618,9 @@ impl<'a> Engine<'a> {
                     // Its other copy may still answer.
                     return;
                 }
-                let unit_out = failure == Failure::Connect && st.unit_health[f].state != UnitState::Up;
-                let moved = (unit_out
-                    && st.unit_health.iter().any(|u| u.state != UnitState::Lost))
+                let unit_out =
+                    failure == Failure::Connect && st.unit_health[f].state != UnitState::Up;
+                let moved = (unit_out && st.unit_health.iter().any(|u| u.state != UnitState::Lost))
                     || ejected_now
                     || a.bound.is_some_and(|m| st.machines[m].ejected);
                 if !moved {

@@ -132,7 +132,10 @@ fn assert_each_job_once(run: &Run, n: u64) {
         }
     }
     let wrong: Vec<usize> = (0..n as usize).filter(|&i| seen[i] != 1).collect();
-    assert!(wrong.is_empty(), "jobs without exactly one outcome: {wrong:?}");
+    assert!(
+        wrong.is_empty(),
+        "jobs without exactly one outcome: {wrong:?}"
+    );
 }
 
 fn ok_count(run: &Run) -> usize {
@@ -170,10 +173,7 @@ fn failures_on_one_machine_are_retried_elsewhere_and_it_is_ejected() {
     assert_each_job_once(&run, 100);
     assert_eq!(ok_count(&run), 100);
     assert_eq!(run.report.ejections, 1);
-    assert!(run
-        .outcomes
-        .iter()
-        .all(|o| o.machine != Some(0)));
+    assert!(run.outcomes.iter().all(|o| o.machine != Some(0)));
     assert!(run.report.retries + run.report.moves >= 3);
 }
 
@@ -324,14 +324,18 @@ fn a_hedge_wins_the_race_and_the_job_still_ends_once() {
     let cfg = config(1, 1);
     let layout = cfg.layout.clone();
     let started = Instant::now();
-    let run = run_binder(&cfg, Box::new(HedgeOnce { hedged: false }), move |_, _, t| {
-        let delay = if t == Target::Machine(0) {
-            Duration::from_millis(400)
-        } else {
-            Duration::from_millis(1)
-        };
-        (delay, Ok(answer(&layout, t)))
-    });
+    let run = run_binder(
+        &cfg,
+        Box::new(HedgeOnce { hedged: false }),
+        move |_, _, t| {
+            let delay = if t == Target::Machine(0) {
+                Duration::from_millis(400)
+            } else {
+                Duration::from_millis(1)
+            };
+            (delay, Ok(answer(&layout, t)))
+        },
+    );
     assert_each_job_once(&run, 1);
     assert_eq!(run.report.hedges, 1);
     assert_eq!(run.report.hedges_won, 1);

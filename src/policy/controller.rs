@@ -28,9 +28,7 @@
 //! What the batch learned is handed back ([`Binder::learned`]) and saved in the user's cache, so
 //! the next run against the same system starts from it — and corrects it.
 
-use super::{
-    Binder, Decision, JobCtx, Observation, Policy, PolicyError, Route, StartInput, View,
-};
+use super::{Binder, Decision, JobCtx, Observation, Policy, PolicyError, Route, StartInput, View};
 use crate::calibrate::online::{Estimator, Sample};
 use crate::calibrate::Calibration;
 use crate::endpoint::{Layout, Target};
@@ -45,7 +43,7 @@ pub const WAVE_MAX: u64 = 16;
 /// The first wave holds back this share of the batch for the machines that answer first.
 const WAVE_SHARE: f64 = 0.8;
 /// Jobs a unit with a ceiling may hold queued in its stage.
-const UNIT_QUEUE: f64 = 4.0;
+const UNIT_QUEUE: f64 = 8.0;
 /// In flight per machine beyond what keeps it busy, as a factor and a constant.
 const MACHINE_SLACK: f64 = 1.2;
 const MACHINE_EXTRA: f64 = 2.0;
@@ -233,7 +231,9 @@ impl ControlLoop {
                 Some((trip, interval, service)) => {
                     let (d_fixed, _) = self.unit_times(f);
                     let busy = (trip + service + d_fixed) / interval.max(1e-3);
-                    (busy * MACHINE_SLACK + MACHINE_EXTRA).clamp(1.0, 1e6).ceil() as u32
+                    (busy * MACHINE_SLACK + MACHINE_EXTRA)
+                        .clamp(1.0, 1e6)
+                        .ceil() as u32
                 }
                 None => self.wave,
             },
@@ -382,8 +382,8 @@ impl ControlLoop {
 
     /// Could another job be sent right now?
     fn room(&self, view: &View, f: usize, just_sent: usize) -> bool {
-        let unit_room = self.windows[f]
-            .is_none_or(|w| f64::from(view.forwarders[f].in_flight) + 1.0 < w);
+        let unit_room =
+            self.windows[f].is_none_or(|w| f64::from(view.forwarders[f].in_flight) + 1.0 < w);
         let machine_room = (0..self.machines.len()).any(|m| {
             let extra = u32::from(m == just_sent);
             !view.machines[m].ejected && view.machines[m].in_flight + extra < self.cap(m, f)
@@ -467,7 +467,10 @@ impl Binder for ControlLoop {
                 ctl.standing = Standing::Known;
                 ctl.first_answer_latency.get_or_insert(latency);
                 ctl.last_answer_at = Some(obs.end_ms);
-                ctl.latency_ewma = Some(ctl.latency_ewma.map_or(latency, |e| 0.8 * e + 0.2 * latency));
+                ctl.latency_ewma = Some(
+                    ctl.latency_ewma
+                        .map_or(latency, |e| 0.8 * e + 0.2 * latency),
+                );
                 if let Some((trip, _, _)) = self.machine_times(m) {
                     let (d_fixed, _) = self.unit_times(f);
                     let done = obs.end_ms - trip / 2.0 - d_fixed;
@@ -492,9 +495,9 @@ impl Binder for ControlLoop {
         let mut parts = Vec::new();
         for (i, id) in self.layout.machines.iter().enumerate() {
             match self.machine_times(i) {
-                Some((trip, interval, _)) if self.est.machines[i].answers > 0 => parts.push(
-                    format!("{id} trip {trip:.0} ms, one per {interval:.1} ms"),
-                ),
+                Some((trip, interval, _)) if self.est.machines[i].answers > 0 => {
+                    parts.push(format!("{id} trip {trip:.0} ms, one per {interval:.1} ms"))
+                }
                 _ => parts.push(format!("{id} never answered")),
             }
         }
@@ -595,14 +598,19 @@ mod tests {
             id += 1;
         }
         assert_eq!(id, 5 * WAVE_MAX as u32);
-        assert!(loads.machines.iter().all(|m| m.in_flight == WAVE_MAX as u32));
+        assert!(loads
+            .machines
+            .iter()
+            .all(|m| m.in_flight == WAVE_MAX as u32));
     }
 
     #[test]
     fn small_batches_are_sent_at_once() {
         let mut b = start(10, None);
         let mut loads = Loads::new(5, 1);
-        let sent = (0..10).filter(|&id| send(&mut b, &mut loads, 0.0, id).is_some()).count();
+        let sent = (0..10)
+            .filter(|&id| send(&mut b, &mut loads, 0.0, id).is_some())
+            .count();
         assert_eq!(sent, 10);
         assert!(loads.machines.iter().all(|m| m.in_flight == 2));
     }
@@ -618,7 +626,9 @@ mod tests {
             routes.push(send(&mut b, &mut loads, 0.0, id).unwrap());
         }
         for (id, r) in routes.iter().enumerate() {
-            let Target::Machine(m) = r.target else { panic!() };
+            let Target::Machine(m) = r.target else {
+                panic!()
+            };
             let t = trips[m as usize];
             loads.unbook(*r);
             b.observe(
@@ -640,7 +650,9 @@ mod tests {
         }
         // Everyone but machine 0 answers at ~400 ms.
         for &(id, r) in &sent {
-            let Target::Machine(m) = r.target else { panic!() };
+            let Target::Machine(m) = r.target else {
+                panic!()
+            };
             if m == 0 {
                 continue;
             }
@@ -680,7 +692,9 @@ mod tests {
             }
             peak = peak.max(in_flight.len());
             // No unit ceiling: every job comes back 400 ms after its send, no queueing.
-            let Some((j, r, sent)) = in_flight.pop_front() else { break };
+            let Some((j, r, sent)) = in_flight.pop_front() else {
+                break;
+            };
             now = now.max(sent + 400.0);
             loads.unbook(r);
             b.observe(&loads.view(now, 1000), &ok(j, r, sent, now, 399));

@@ -10,7 +10,7 @@
 //! earliest-completion-time list scheduling: with all jobs at once it is the machines' water
 //! filling, and through a unit it sends the last slots to the nearest machines.
 
-use super::{JobCtx, Route, View};
+use super::{Route, View};
 use crate::calibrate::Calibration;
 use crate::endpoint::Target;
 
@@ -132,16 +132,9 @@ impl Slots {
         }
     }
 
-    /// The slot of a fresh job: its unit (the model unit free soonest among those usable now),
-    /// when it leaves the unit's stage, and its release time. A job asked about again keeps its
-    /// slot.
-    pub fn slot(&mut self, model: &Calibration, view: &View, job: &JobCtx) -> Option<(usize, f64)> {
-        if let Some((id, route, _)) = self.pending {
-            if id == job.id {
-                let f = usize::from(route.forwarder);
-                return Some((f, self.unit_free[f]));
-            }
-        }
+    /// The next slot: its unit (the model unit free soonest among those usable now) and when
+    /// the job leaves the unit's stage.
+    pub fn slot(&mut self, model: &Calibration, view: &View) -> Option<(usize, f64)> {
         let f = (0..self.unit_free.len())
             .filter(|&f| model.forwarders[f].up && view.forwarders[f].usable)
             .min_by(|&a, &b| self.unit_free[a].total_cmp(&self.unit_free[b]))?;

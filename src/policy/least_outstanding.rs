@@ -11,8 +11,8 @@
 
 use super::ect::{choose, machine, release_ms, Servers, Slots};
 use super::{
-    require_model, up_machines, Binder, Decision, JobCtx, Observation, Policy, PolicyError,
-    Route, StartInput, View,
+    require_model, up_machines, Binder, Decision, JobCtx, Observation, Policy, PolicyError, Route,
+    StartInput, View,
 };
 use crate::calibrate::Calibration;
 use std::collections::VecDeque;
@@ -112,7 +112,7 @@ impl Binder for Outstanding {
             let (f, release) = match self.slots.held(job.id) {
                 Some((route, release)) => (usize::from(route.forwarder), release),
                 None => {
-                    let Some((f, exit)) = self.slots.slot(&self.model, view, job) else {
+                    let Some((f, exit)) = self.slots.slot(&self.model, view) else {
                         return Decision::Wait {
                             until_ms: Some(now + 10.0),
                         };

@@ -16,7 +16,8 @@ impl Rule for AnyMachine {
     }
 
     fn reason(&self) -> String {
-        "every job to /work: the forwarding unit picks a random region, then a random machine".into()
+        "every job to /work: the forwarding unit picks a random region, then a random machine"
+            .into()
     }
 }
 

@@ -125,7 +125,11 @@ mod tests {
 pub(crate) trait Rule: Send {
     /// The target of `job` (a retry has `attempt > 0` and may `avoid` a machine), or `None`
     /// when nothing can take it now.
-    fn target(&mut self, view: &super::View, job: &super::JobCtx) -> Option<crate::endpoint::Target>;
+    fn target(
+        &mut self,
+        view: &super::View,
+        job: &super::JobCtx,
+    ) -> Option<crate::endpoint::Target>;
     fn reason(&self) -> String;
 }
 

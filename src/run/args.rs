@@ -2,7 +2,9 @@
 //! [`RunConfig`]; the summary printed; the outcome mapped to an error the binary turns into an
 //! exit code.
 
-use super::{run_batch, EmulateConfig, RunConfig, RunError, DEFAULT_FORWARDER, MAX_N, MAX_TIMEOUT_S};
+use super::{
+    run_batch, EmulateConfig, RunConfig, RunError, DEFAULT_FORWARDER, MAX_N, MAX_TIMEOUT_S,
+};
 use crate::calibrate::probe::ProbeMode;
 use crate::emulator::topology::Topology;
 use crate::endpoint::Layout;
@@ -145,7 +147,9 @@ pub fn config(args: &RunArgs, started: Instant) -> Result<RunConfig, UsageError>
             .map_err(UsageError)?
     };
     let machines = match &args.machines {
-        Some(list) => Some(Layout::parse(list).map_err(|e| UsageError(format!("--machines: {e}")))?),
+        Some(list) => {
+            Some(Layout::parse(list).map_err(|e| UsageError(format!("--machines: {e}")))?)
+        }
         None => None,
     };
     let emulate = if args.emulate {

@@ -16,7 +16,13 @@ use std::path::PathBuf;
 #[derive(Debug, clap::Args)]
 pub struct CalibrateArgs {
     /// Forwarding unit URL; repeat it or give a comma-separated list.
-    #[arg(long = "forwarder", short = 'f', env = "CMDUNIT_FORWARDER", value_delimiter = ',', value_name = "URL")]
+    #[arg(
+        long = "forwarder",
+        short = 'f',
+        env = "CMDUNIT_FORWARDER",
+        value_delimiter = ',',
+        value_name = "URL"
+    )]
     pub forwarder: Vec<String>,
     /// The machines, e.g. asia/0,asia/1,emea/0.
     #[arg(long, value_name = "LIST")]
@@ -85,7 +91,14 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<()> {
         None
     };
     let timeout_ms = args.timeout * 1000.0;
-    let sys = system::open(&urls, emulate.as_ref(), machines.as_ref(), scale, 0, timeout_ms)?;
+    let sys = system::open(
+        &urls,
+        emulate.as_ref(),
+        machines.as_ref(),
+        scale,
+        0,
+        timeout_ms,
+    )?;
     let cfg = ProbeConfig {
         mode: if args.quick {
             ProbeMode::Quick
@@ -107,7 +120,11 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<()> {
         .out
         .clone()
         .or_else(|| store::cache_file(&sys.cache_key))
-        .ok_or_else(|| anyhow::anyhow!("no cache folder ($XDG_CACHE_HOME and $HOME are unset): give --out FILE"))?;
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "no cache folder ($XDG_CACHE_HOME and $HOME are unset): give --out FILE"
+            )
+        })?;
     store::save(&cal, &path)?;
     match args.format {
         crate::printer::Format::Json => {

@@ -162,7 +162,9 @@ pub fn run_batch(cfg: &RunConfig) -> Result<Summary, RunError> {
     if cfg.n == 0 || cfg.n > MAX_N {
         return Err(RunError::Usage(format!("N must be between 1 and {MAX_N}")));
     }
-    if !(cfg.timeout_ms.is_finite() && cfg.timeout_ms > 0.0 && cfg.timeout_ms <= MAX_TIMEOUT_S * 1000.0)
+    if !(cfg.timeout_ms.is_finite()
+        && cfg.timeout_ms > 0.0
+        && cfg.timeout_ms <= MAX_TIMEOUT_S * 1000.0)
     {
         return Err(RunError::Usage(format!(
             "--timeout must be > 0 and at most {MAX_TIMEOUT_S} s"
@@ -210,7 +212,6 @@ pub fn run_batch(cfg: &RunConfig) -> Result<Summary, RunError> {
         model: start.model.as_ref(),
         seed: cfg.seed,
     })?;
-    let predicted = binder.predicted_makespan_ms();
 
     // The batch.
     let (tx, rx) = crossbeam_channel::unbounded();
@@ -249,6 +250,7 @@ pub fn run_batch(cfg: &RunConfig) -> Result<Summary, RunError> {
     let t0 = Instant::now();
     let lead_ms = cfg.time_scale.to_model_ms(t0 - cfg.started);
     let (report, binder) = dispatch::dispatch(binder, &transport, &dcfg, tx, t0);
+    let predicted = binder.predicted_makespan_ms();
     let mut stats = collector
         .join()
         .map_err(|_| RunError::Io {
@@ -280,7 +282,10 @@ pub fn run_batch(cfg: &RunConfig) -> Result<Summary, RunError> {
         }
         (None, _, Some(l)) => (crate::bound::lower_bound(cfg.n, l), "learned"),
         (None, Some(m), None) => (crate::bound::lower_bound(cfg.n, m), "calibration"),
-        (None, None, None) => (crate::bound::lower_bound(cfg.n, &Calibration::empty(&sys.layout, &sys.urls)), "none"),
+        (None, None, None) => (
+            crate::bound::lower_bound(cfg.n, &Calibration::empty(&sys.layout, &sys.urls)),
+            "none",
+        ),
     };
     if cfg.verbose && !report.forwarders_lost.is_empty() {
         let lost: Vec<&str> = report
@@ -338,7 +343,11 @@ fn only_connection_failures(s: &Summary) -> bool {
 
 /// Finds what is known before the first send: a calibration file, the cache, or — for a policy
 /// that plans from a model and has none — a calibration pass now.
-fn starting_point(cfg: &RunConfig, sys: &system::System, needs_model: bool) -> Result<Start, RunError> {
+fn starting_point(
+    cfg: &RunConfig,
+    sys: &system::System,
+    needs_model: bool,
+) -> Result<Start, RunError> {
     let none = Start {
         model: None,
         source: "none",

@@ -46,8 +46,11 @@ pub fn rebuild(dir: &Path) -> anyhow::Result<Summary> {
     })?;
     let record: RunRecord = serde_json::from_str(&text)
         .map_err(|e| UsageError(format!("cannot parse {}: {e}", record_path.display())))?;
-    let machines: Result<Vec<MachineId>, String> =
-        record.machines.iter().map(|m| MachineId::parse(m)).collect();
+    let machines: Result<Vec<MachineId>, String> = record
+        .machines
+        .iter()
+        .map(|m| MachineId::parse(m))
+        .collect();
     let layout = Layout::new(machines.map_err(UsageError)?);
     let csv = dir.join("requests.csv");
     let file = std::fs::File::open(&csv)
@@ -113,7 +116,13 @@ fn parse_row(line: &str, layout: &Layout) -> Option<Outcome> {
     if c.len() != 13 {
         return None;
     }
-    let opt_u64 = |s: &str| if s.is_empty() { Some(None) } else { s.parse().ok().map(Some) };
+    let opt_u64 = |s: &str| {
+        if s.is_empty() {
+            Some(None)
+        } else {
+            s.parse().ok().map(Some)
+        }
+    };
     let time = |s: &str| s.parse::<f64>().ok();
     let kind = match c[6] {
         "ok" => OutcomeKind::Ok,

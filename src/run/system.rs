@@ -94,7 +94,11 @@ pub fn open(
 
 /// Asks the units for `GET /` until one answers; returns the machines it names, if any. Fails
 /// only when no unit can be reached at all (a dropped connection is tried again).
-fn describe(urls: &[String], scale: TimeScale, timeout_ms: f64) -> Result<Option<Layout>, RunError> {
+fn describe(
+    urls: &[String],
+    scale: TimeScale,
+    timeout_ms: f64,
+) -> Result<Option<Layout>, RunError> {
     let client = Client::new(&ClientConfig {
         timeout: scale.to_wall(timeout_ms.min(10_000.0)),
         max_idle: 1,
@@ -176,8 +180,8 @@ mod tests {
 
     #[test]
     fn a_self_description_names_the_machines() {
-        let l = machines_of(r#"{"machines": ["asia/0", "us/1"], "regions": ["asia", "us"]}"#)
-            .unwrap();
+        let l =
+            machines_of(r#"{"machines": ["asia/0", "us/1"], "regions": ["asia", "us"]}"#).unwrap();
         assert_eq!(l.machines.len(), 2);
         assert_eq!(l.regions, vec!["asia", "us"]);
         assert!(machines_of("<html>").is_none());

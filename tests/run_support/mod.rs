@@ -2,15 +2,15 @@
 //! small time scale, a batch config writing into a temporary folder, and requests.csv reading.
 #![allow(dead_code)]
 
-use cmdunit::calibrate::probe::ProbeMode;
 use cmdunit::emulator::topology::Topology;
 use cmdunit::emulator::{Emulator, EmulatorConfig};
-use cmdunit::run::RunConfig;
+use cmdunit::run::{EmulateConfig, RunConfig};
+use cmdunit::timescale::TimeScale;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-/// Model ms per wall ms in these tests: 20× faster than real time.
-pub const SCALE: f64 = 0.05;
+/// Model ms per wall ms in these tests: 10× faster than real time.
+pub const SCALE: f64 = 0.1;
 
 /// Timing-sensitive tests in one binary run one at a time (2 cores).
 pub fn serial() -> MutexGuard<'static, ()> {
@@ -62,23 +62,59 @@ pub fn tmp_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// A batch against `urls`, planned on `planned` (what cmdunit believes; `ProbeMode::Model` so a
-/// fault in the emulator shows up only while the batch runs).
-pub fn config(
-    n: usize,
-    policy: &str,
-    urls: Vec<String>,
-    planned: Topology,
-    dir: &Path,
-) -> RunConfig {
+/// A batch against `urls` at the tests' time scale, writing into `dir`, with no cache (tests
+/// never touch the user's cache).
+pub fn config(n: u64, policy: &str, urls: Vec<String>, dir: &Path) -> RunConfig {
     let mut cfg = RunConfig::new(n, policy, urls, dir.to_path_buf());
-    cfg.topology = Some(planned);
-    cfg.time_scale = SCALE;
-    cfg.calibration_mode = Some(ProbeMode::Model);
+    cfg.time_scale = TimeScale::new(SCALE).unwrap();
+    cfg.use_cache = false;
     // Generous: on a loaded 2-core box a wall-clock stall must not turn into a timeout.
     cfg.timeout_ms = 600_000.0;
     cfg.charts = false;
     cfg.seed = 3;
+    cfg
+}
+
+/// A batch of a policy that plans from a model, given the emulated system's true parameters as
+/// its calibration file (so a fault in the emulator shows up only while the batch runs).
+pub fn config_with_model(
+    n: u64,
+    policy: &str,
+    urls: Vec<String>,
+    model_of: &Topology,
+    dir: &Path,
+) -> RunConfig {
+    let mut cfg = config(n, policy, urls.clone(), dir);
+    cfg.calibration_file = Some(model_file(model_of, urls.len(), dir));
+    cfg
+}
+
+/// The true parameters of `t` with `units` forwarding units, saved as a calibration file in
+/// `dir` (a run adopts it for its own units' addresses).
+pub fn model_file(t: &Topology, units: usize, dir: &Path) -> PathBuf {
+    let urls: Vec<String> = (0..units).map(|i| format!("http://unit{i}")).collect();
+    let mut model = cmdunit::run::system::true_model(t, &urls);
+    model.created_unix_s = cmdunit::calibrate::unix_now();
+    let file = dir.join("model.json");
+    cmdunit::calibrate::store::save(&model, &file).unwrap();
+    file
+}
+
+/// A batch against the embedded emulator (started by the run itself).
+pub fn config_emulated(
+    n: u64,
+    policy: &str,
+    t: Topology,
+    forwarders: usize,
+    awake: bool,
+    dir: &Path,
+) -> RunConfig {
+    let mut cfg = config(n, policy, Vec::new(), dir);
+    cfg.emulate = Some(EmulateConfig {
+        topology: t,
+        forwarders,
+        awake,
+    });
     cfg
 }
 
