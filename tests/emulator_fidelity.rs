@@ -1,5 +1,6 @@
-//! Acceptance 2 of issue 2: the emulator behaves like the measured system (model time, at a small
-//! time scale). Ranges are the issue's; tolerances are ratio-based so a loaded 2-core box passes.
+//! The emulator behaves like the measured system (model time, at a small time scale). The ranges
+//! are the 2021 measurements that `topologies/default.toml` cites; tolerances are ratio-based so
+//! a loaded 2-core box passes.
 //! Each test's scale keeps the wall-clock request rate within what a debug build serves on a
 //! busy 2-core machine (a few hundred per second), so host lag stays small in model time.
 
