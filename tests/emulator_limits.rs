@@ -66,17 +66,26 @@ fn malformed_and_oversized_requests_get_4xx_and_the_server_keeps_serving() {
     assert_eq!(status_of(&fu, b"GET /work HTTP/9.9\r\n\r\n"), Some(400));
     let long_url = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "w".repeat(10_000));
     assert_eq!(status_of(&fu, long_url.as_bytes()), Some(414));
-    let big_header = format!("GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "h".repeat(20_000));
+    let big_header = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "h".repeat(20_000)
+    );
     assert_eq!(status_of(&fu, big_header.as_bytes()), Some(431));
     let many: String = (0..200).map(|i| format!("X-{i}: v\r\n")).collect();
     let many = format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n");
     assert_eq!(status_of(&fu, many.as_bytes()), Some(431));
     assert_eq!(
-        status_of(&fu, b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n\r\n"),
+        status_of(
+            &fu,
+            b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n\r\n"
+        ),
         Some(413)
     );
     assert_eq!(
-        status_of(&fu, b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n"),
+        status_of(
+            &fu,
+            b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n"
+        ),
         Some(400)
     );
     assert_eq!(
@@ -170,7 +179,11 @@ fn two_content_length_values_are_rejected() {
         let out = until_closed(&fu, req.as_bytes(), Duration::from_secs(5));
         assert!(out.starts_with("HTTP/1.1 400 "), "{lengths}: {out}");
         assert!(out.contains("Connection: close"), "{out}");
-        assert_eq!(out.matches("HTTP/1.1 ").count(), 1, "one answer only: {out}");
+        assert_eq!(
+            out.matches("HTTP/1.1 ").count(),
+            1,
+            "one answer only: {out}"
+        );
     }
     assert_eq!(get(&fu, "/").status, 200);
 }
@@ -208,7 +221,10 @@ fn expect_100_continue_is_answered_at_once_not_after_a_timeout() {
     c.stream.set_read_timeout(Some(quick)).unwrap();
     c.send(b"POST /work HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
     let go_on = c.answer().expect("100 Continue before the body");
-    assert!(go_on.headers.starts_with("HTTP/1.1 100 Continue"), "{go_on:?}");
+    assert!(
+        go_on.headers.starts_with("HTTP/1.1 100 Continue"),
+        "{go_on:?}"
+    );
     c.send(b"hello");
     assert_eq!(c.answer().unwrap().status, 405, "then the final answer");
     // No body to wait for: the final answer straight away, and no 100 before it.

@@ -141,7 +141,7 @@ impl Emulator {
         cfg.topology.validate()?;
         if !TIME_SCALE.contains(&cfg.time_scale) {
             return Err(EmulatorError::Config(format!(
-                "time scale must be in {}..={}, got {}",
+                "time scale must be in {}..={}, got {:?}",
                 TIME_SCALE.start(),
                 TIME_SCALE.end(),
                 cfg.time_scale

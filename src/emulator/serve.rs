@@ -87,7 +87,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let scale = &super::TIME_SCALE;
     if !scale.contains(&args.time_scale) {
         return Err(UsageError(format!(
-            "--time-scale must be in {}..={}, got {}",
+            "--time-scale must be in {}..={}, got {:?}",
             scale.start(),
             scale.end(),
             args.time_scale

@@ -142,7 +142,7 @@ impl Fault {
     pub fn validate(&self) -> Result<(), String> {
         if !ERROR_RATE.contains(&self.error_rate) {
             return Err(format!(
-                "fault.error_rate must be in {}..={}, got {}",
+                "fault.error_rate must be in {}..={}, got {:?}",
                 ERROR_RATE.start(),
                 ERROR_RATE.end(),
                 self.error_rate
@@ -150,7 +150,7 @@ impl Fault {
         }
         if !SLOW_FACTOR.contains(&self.slow_factor) {
             return Err(format!(
-                "fault.slow_factor must be in {}..={}, got {}",
+                "fault.slow_factor must be in {}..={}, got {:?}",
                 SLOW_FACTOR.start(),
                 SLOW_FACTOR.end(),
                 self.slow_factor
@@ -176,8 +176,9 @@ impl Default for Topology {
     }
 }
 
-/// `name` in `range`, or a message saying so (NaN is never in a range).
-fn check<T: PartialOrd + std::fmt::Display>(
+/// `name` in `range`, or a message saying so (NaN is never in a range). The value is shown with
+/// `Debug`, so 1e300 reads as such rather than as 301 digits.
+fn check<T: PartialOrd + std::fmt::Display + std::fmt::Debug>(
     name: &str,
     value: T,
     range: &RangeInclusive<T>,
@@ -186,7 +187,7 @@ fn check<T: PartialOrd + std::fmt::Display>(
         Ok(())
     } else {
         Err(format!(
-            "{name} must be in {}..={}, got {value}",
+            "{name} must be in {}..={}, got {value:?}",
             range.start(),
             range.end()
         ))
@@ -202,18 +203,20 @@ fn toml_error(e: &toml::de::Error, text: &str) -> String {
     let start = span.start.min(text.len());
     let before = &text.as_bytes()[..start];
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
     let column = text.get(line_start..start).map_or(0, |s| s.chars().count()) + 1;
-    let source: String = text
+    let line_text = text
         .get(line_start..)
         .unwrap_or("")
         .lines()
         .next()
-        .unwrap_or("")
-        .trim()
-        .chars()
-        .take(60)
-        .collect();
+        .unwrap_or("");
+    // Without a trailing comment (a `#` after a space; good enough for a hint).
+    let code = line_text.find(" #").map_or(line_text, |i| &line_text[..i]);
+    let source: String = code.trim().chars().take(60).collect();
     if source.is_empty() {
         format!("line {line}, column {column}: {message}")
     } else {
@@ -293,7 +296,12 @@ impl Topology {
             ] {
                 check(name, value, &DURATION_MS).map_err(at)?;
             }
-            check("the length of work_time_ms", m.work_time_ms.len(), &WORK_TIMES).map_err(at)?;
+            check(
+                "the length of work_time_ms",
+                m.work_time_ms.len(),
+                &WORK_TIMES,
+            )
+            .map_err(at)?;
             let max_work = *DURATION_MS.end() as u64;
             if let Some(w) = m.work_time_ms.iter().find(|&&w| w > max_work) {
                 return Err(at(format!(
@@ -355,7 +363,9 @@ mod tests {
 
     /// The one-line message a topology is refused with.
     fn refused(text: &str) -> String {
-        let err = Topology::parse(text).expect_err("must be refused").to_string();
+        let err = Topology::parse(text)
+            .expect_err("must be refused")
+            .to_string();
         assert!(!err.contains('\n'), "one line: {err}");
         err
     }
@@ -370,22 +380,58 @@ mod tests {
     #[test]
     fn absurd_numbers_are_refused_not_allocated() {
         for (from, to, says) in [
-            ("concurrency = 1", "concurrency = 4294967295", "concurrency must be in 1..=1024"),
-            ("latency_ms = 290.0", "latency_ms = 1e300", "latency_ms must be in 0..=3600000"),
-            ("latency_ms = 290.0", "latency_ms = -5.0", "latency_ms must be in"),
-            ("latency_ms = 290.0", "latency_ms = nan", "latency_ms must be in"),
-            ("latency_ms = 290.0", "latency_ms = inf", "latency_ms must be in"),
+            (
+                "concurrency = 1",
+                "concurrency = 4294967295",
+                "concurrency must be in 1..=1024",
+            ),
+            (
+                "latency_ms = 290.0",
+                "latency_ms = 1e300",
+                "latency_ms must be in 0..=3600000",
+            ),
+            (
+                "latency_ms = 290.0",
+                "latency_ms = -5.0",
+                "latency_ms must be in",
+            ),
+            (
+                "latency_ms = 290.0",
+                "latency_ms = nan",
+                "latency_ms must be in",
+            ),
+            (
+                "latency_ms = 290.0",
+                "latency_ms = inf",
+                "latency_ms must be in",
+            ),
             ("boot_ms = 10000.0", "boot_ms = -1.0", "boot_ms must be in"),
-            ("handling_ms = 17.0", "handling_ms = -17.0", "forwarder.handling_ms"),
-            ("overhead_ms = 13.0", "overhead_ms = 1e10", "forwarder.overhead_ms"),
-            ("connection_limit = 1024", "connection_limit = 0", "connection_limit"),
+            (
+                "handling_ms = 17.0",
+                "handling_ms = -17.0",
+                "forwarder.handling_ms",
+            ),
+            (
+                "overhead_ms = 13.0",
+                "overhead_ms = 1e10",
+                "forwarder.overhead_ms",
+            ),
+            (
+                "connection_limit = 1024",
+                "connection_limit = 0",
+                "connection_limit",
+            ),
             (
                 "connection_limit = 1024",
                 "connection_limit = 4294967295000",
                 "connection_limit must be in 1..=65536",
             ),
             ("[18, 19, 20, 21]", "[]", "work_time_ms"),
-            ("[18, 19, 20, 21]", "[9223372036854775807]", "work_time_ms values"),
+            (
+                "[18, 19, 20, 21]",
+                "[9223372036854775807]",
+                "work_time_ms values",
+            ),
             ("index = 1", "index = 4000000000", "index must be in"),
             ("region = \"us\"", "region = \"\"", "region"),
         ] {
@@ -398,7 +444,10 @@ mod tests {
     fn wrong_types_name_the_line_they_are_on() {
         // NaN written as a string is a type error, reported where it is.
         let err = refused(&with("latency_ms = 290.0", "latency_ms = \"NaN\""));
-        assert!(err.contains("latency_ms = \"NaN\"") && err.contains("line "), "{err}");
+        assert!(
+            err.contains("latency_ms = \"NaN\"") && err.contains("line "),
+            "{err}"
+        );
         let err = refused(&with("concurrency = 1 ", "concurrency = -1 "));
         assert!(err.contains("concurrency = -1"), "{err}");
         let err = refused(&with(
@@ -440,7 +489,10 @@ mod tests {
             .collect();
         let t = Topology::parse(&stripped).unwrap();
         assert_eq!(t.forwarder.handling_position, HandlingPosition::Before);
-        let after = with("handling_position = \"before\"", "handling_position = \"after\"");
+        let after = with(
+            "handling_position = \"before\"",
+            "handling_position = \"after\"",
+        );
         let t = Topology::parse(&after).unwrap();
         assert_eq!(t.forwarder.handling_position, HandlingPosition::After);
         assert_eq!(Topology::parse(&t.to_toml()).unwrap(), t, "round trip");
@@ -448,6 +500,9 @@ mod tests {
             "handling_position = \"before\"",
             "handling_position = \"middle\"",
         ));
-        assert!(err.contains("handling_position") && err.contains("after"), "{err}");
+        assert!(
+            err.contains("handling_position") && err.contains("after"),
+            "{err}"
+        );
     }
 }

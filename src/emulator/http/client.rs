@@ -158,7 +158,10 @@ mod tests {
     #[test]
     fn an_absurd_content_length_in_an_answer_is_malformed_not_a_panic() {
         let huge = b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\n{}";
-        assert!(matches!(answer_to(huge), Err(ClientError::Malformed { .. })));
+        assert!(matches!(
+            answer_to(huge),
+            Err(ClientError::Malformed { .. })
+        ));
         let bad = b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n{}";
         assert!(matches!(answer_to(bad), Err(ClientError::Malformed { .. })));
     }

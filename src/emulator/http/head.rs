@@ -86,7 +86,10 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(ParsedHead, usize)>, Response> {
             hosts += 1;
         } else if name.eq_ignore_ascii_case("expect") {
             if !value.eq_ignore_ascii_case("100-continue") {
-                return Err(Response::fatal(417, "only Expect: 100-continue is supported"));
+                return Err(Response::fatal(
+                    417,
+                    "only Expect: 100-continue is supported",
+                ));
             }
             // An HTTP/1.0 client cannot understand 100 Continue: its expectation is ignored.
             expect_continue = http11;
@@ -212,7 +215,7 @@ mod tests {
             "Content-Length: 0\r\nContent-Length: 99999999999999999999999",
         ] {
             let req = format!("POST / HTTP/1.1\r\nHost: a\r\n{h}\r\n\r\n");
-            let r = parse(&req).err().expect(&req);
+            let r = parse(&req).expect_err(&req);
             assert_eq!(r.status, 400, "{h}");
             assert!(r.close, "{h}");
         }
@@ -240,7 +243,10 @@ mod tests {
     #[test]
     fn http11_request_without_host_is_rejected() {
         assert_eq!(status("GET / HTTP/1.1\r\n\r\n"), Some(400));
-        assert_eq!(status("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), Some(400));
+        assert_eq!(
+            status("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+            Some(400)
+        );
         // HTTP/1.0 had no Host requirement.
         assert_eq!(head("GET / HTTP/1.0\r\n\r\n").request.path, "/");
         assert_eq!(head("GET / HTTP/1.1\r\nhost: a\r\n\r\n").request.path, "/");
@@ -251,7 +257,10 @@ mod tests {
         let req = "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 3\r\n\r\n";
         assert!(head(req).expect_continue);
         let req = "POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n";
-        assert!(!head(req).expect_continue, "an HTTP/1.0 expectation is ignored");
+        assert!(
+            !head(req).expect_continue,
+            "an HTTP/1.0 expectation is ignored"
+        );
         assert_eq!(
             status("GET / HTTP/1.1\r\nHost: a\r\nExpect: teapot\r\n\r\n"),
             Some(417)
