@@ -31,7 +31,9 @@ pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
 /// A listening socket on a port held by a [`ReservedPort::bind_shared`] (or on a new port, which
 /// a holder can then share).
 pub fn listen_shared(addr: SocketAddr) -> io::Result<TcpListener> {
-    let (fd, _) = bind_socket(addr, true)?;
+    // SO_REUSEADDR too, so the connections it leaves in TIME_WAIT do not stop a later probe
+    // (see `ReservedPort::bind_shared`) from finding the port free.
+    let (fd, _) = bind_socket(addr, Reuse::AddrAndPort)?;
     // SAFETY: plain syscall on a descriptor we own.
     if unsafe { libc::listen(fd.as_raw_fd(), BACKLOG) } != 0 {
         return Err(io::Error::last_os_error());
@@ -49,20 +51,40 @@ pub struct ReservedPort {
 impl ReservedPort {
     /// Hold `addr` (port 0: a free port) for this process alone.
     pub fn bind(addr: SocketAddr) -> io::Result<ReservedPort> {
-        let (fd, addr) = bind_socket(addr, false)?;
+        let (fd, addr) = bind_socket(addr, Reuse::Neither)?;
         Ok(ReservedPort { _fd: fd, addr })
     }
 
     /// Hold `addr` (port 0: a free port) so that [`listen_shared`] can open and close listeners
-    /// on it while this lives.
+    /// on it while this lives. A port anyone already holds is refused (`AddrInUse`), even by
+    /// another holder of this kind: two emulators must not share a worker's port.
     pub fn bind_shared(addr: SocketAddr) -> io::Result<ReservedPort> {
-        let (fd, addr) = bind_socket(addr, true)?;
+        if addr.port() != 0 {
+            // A shared bind would succeed beside another process's shared holder; a bind
+            // without SO_REUSEPORT first tells whether the port is free. Its SO_REUSEADDR lets
+            // it past connections in TIME_WAIT (a worker closes first, so a restarted emulator
+            // finds its old ports full of them), not past a socket that holds the port. (Port 0:
+            // the kernel never hands out a port that is already bound, shared or not.)
+            drop(bind_socket(addr, Reuse::Addr)?);
+        }
+        // The holder has SO_REUSEPORT alone: with SO_REUSEADDR, a listener without SO_REUSEPORT
+        // could bind beside it while it is not listening.
+        let (fd, addr) = bind_socket(addr, Reuse::Port)?;
         Ok(ReservedPort { _fd: fd, addr })
     }
 }
 
+/// Which of SO_REUSEADDR and SO_REUSEPORT a socket gets before it binds.
+#[derive(Clone, Copy, PartialEq)]
+enum Reuse {
+    Neither,
+    Addr,
+    Port,
+    AddrAndPort,
+}
+
 /// A TCP socket bound to `addr`, and the address it got.
-fn bind_socket(addr: SocketAddr, shared: bool) -> io::Result<(OwnedFd, SocketAddr)> {
+fn bind_socket(addr: SocketAddr, reuse: Reuse) -> io::Result<(OwnedFd, SocketAddr)> {
     // SAFETY: socket/setsockopt/bind/getsockname on a descriptor we create and own (wrapped in an
     // OwnedFd at once, so every error path closes it); the sockaddr structures are fully
     // initialised and their sizes passed exactly.
@@ -77,12 +99,22 @@ fn bind_socket(addr: SocketAddr, shared: bool) -> io::Result<(OwnedFd, SocketAdd
             return Err(io::Error::last_os_error());
         }
         let fd = OwnedFd::from_raw_fd(raw);
-        if shared {
+        let options = [
+            (
+                libc::SO_REUSEADDR,
+                matches!(reuse, Reuse::Addr | Reuse::AddrAndPort),
+            ),
+            (
+                libc::SO_REUSEPORT,
+                matches!(reuse, Reuse::Port | Reuse::AddrAndPort),
+            ),
+        ];
+        for (option, _) in options.iter().filter(|(_, on)| *on) {
             let one: libc::c_int = 1;
             let rc = libc::setsockopt(
                 raw,
                 libc::SOL_SOCKET,
-                libc::SO_REUSEPORT,
+                *option,
                 &one as *const libc::c_int as *const libc::c_void,
                 std::mem::size_of::<libc::c_int>() as libc::socklen_t,
             );
@@ -142,10 +174,48 @@ mod tests {
             let listener = listen_shared(addr).unwrap();
             let _c = TcpStream::connect(addr).unwrap();
             assert!(listener.accept().is_ok());
+            assert!(
+                TcpListener::bind(addr).is_err(),
+                "not while it listens either"
+            );
+            assert!(ReservedPort::bind_shared(addr).is_err());
             drop(listener);
             let refused = TcpStream::connect(addr).unwrap_err();
             assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
         }
+    }
+
+    #[test]
+    fn two_holders_never_share_a_port() {
+        let a = ReservedPort::bind_shared("127.0.0.1:0".parse().unwrap()).unwrap();
+        let err = ReservedPort::bind_shared(a.addr)
+            .err()
+            .expect("the port is held");
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+        let b = ReservedPort::bind_shared("127.0.0.1:0".parse().unwrap()).unwrap();
+        assert_ne!(a.addr, b.addr);
+    }
+
+    #[test]
+    fn a_port_left_in_time_wait_can_be_held_again() {
+        // A worker closes its connections first, leaving them in TIME_WAIT on its port for a
+        // minute: restarting `cmdunit serve --port P` must still get the same ports.
+        let holder = ReservedPort::bind_shared("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = holder.addr;
+        let listener = listen_shared(addr).unwrap();
+        for _ in 0..3 {
+            let mut client = TcpStream::connect(addr).unwrap();
+            let (server_side, _) = listener.accept().unwrap();
+            drop(server_side);
+            let mut buf = [0u8; 1];
+            let _ = std::io::Read::read(&mut client, &mut buf);
+        }
+        drop(listener);
+        drop(holder);
+        let again = ReservedPort::bind_shared(addr).expect("held again despite TIME_WAIT");
+        let listener = listen_shared(again.addr).unwrap();
+        let _c = TcpStream::connect(addr).unwrap();
+        assert!(listener.accept().is_ok());
     }
 
     #[test]
