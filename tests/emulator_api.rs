@@ -1,4 +1,5 @@
-//! Acceptance 1 of issue 2: every endpoint and error case, over real HTTP on ephemeral ports.
+//! The emulator's API as the original served it: every endpoint and error case, over real HTTP on
+//! ephemeral ports.
 
 mod emulator_support;
 use emulator_support::*;
@@ -125,7 +126,7 @@ fn keep_alive_connections_serve_many_requests() {
     // HTTP/1.0 without keep-alive, and `Connection: close`, end the connection after the answer.
     for request in [
         &b"GET / HTTP/1.0\r\n\r\n"[..],
-        &b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"[..],
+        &b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"[..],
     ] {
         let mut c = Conn::open(addr(&emu.forwarder_urls()[0]));
         c.send(request);

@@ -134,3 +134,108 @@ fn bad_command_lines_exit_2() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
     }
 }
+
+/// A topology file in the temp directory, removed on drop.
+struct TempTopology(std::path::PathBuf);
+
+impl TempTopology {
+    fn new(text: &str) -> TempTopology {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "cmdunit-topology-{}-{}.toml",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        let path = std::env::temp_dir().join(name);
+        std::fs::write(&path, text).unwrap();
+        TempTopology(path)
+    }
+}
+
+impl Drop for TempTopology {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn absurd_topology_files_exit_2_with_one_line() {
+    let default = cmdunit::emulator::topology::DEFAULT_TOPOLOGY;
+    let with = |from: &str, to: &str| {
+        assert!(default.contains(from), "{from}");
+        default.replace(from, to)
+    };
+    let no_machines = "machines = []\n[forwarder]\nhandling_ms = 17.0\noverhead_ms = 13.0\n\
+                       connection_limit = 1024\n"
+        .to_string();
+    for (text, says) in [
+        (
+            with("concurrency = 1", "concurrency = 4294967295"),
+            "concurrency",
+        ),
+        (
+            with("latency_ms = 290.0", "latency_ms = 1e300"),
+            "latency_ms",
+        ),
+        (with("boot_ms = 10000.0", "boot_ms = -10000.0"), "boot_ms"),
+        (
+            with("latency_ms = 290.0", "latency_ms = \"NaN\""),
+            "latency_ms",
+        ),
+        (with("latency_ms = 290.0", "latency_ms = nan"), "latency_ms"),
+        (
+            with(
+                "connection_limit = 1024",
+                "connection_limit = 4294967295000",
+            ),
+            "connection_limit",
+        ),
+        (
+            with("[18, 19, 20, 21]", "[9223372036854775807]"),
+            "work_time_ms",
+        ),
+        (
+            with(
+                "handling_position = \"before\"",
+                "handling_position = \"sideways\"",
+            ),
+            "handling_position",
+        ),
+        (no_machines, "machines"),
+        (
+            with("region = \"us\"\nindex = 1", "region = \"us\"\nindex = 0"),
+            "twice",
+        ),
+    ] {
+        let file = TempTopology::new(&text);
+        let out = cmdunit()
+            .args(["serve", "--port", "0", "--topology"])
+            .arg(&file.0)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{says}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(says),
+            "{says}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn absurd_serve_flags_exit_2() {
+    for args in [
+        vec!["serve", "--time-scale", "1e-300"],
+        vec!["serve", "--time-scale", "1e300"],
+        vec!["serve", "--time-scale", "NaN"],
+        vec!["serve", "--forwarders", "4294967295"],
+    ] {
+        let out = cmdunit().args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}

@@ -1,6 +1,6 @@
-//! Acceptance 3 of issue 2: cold start. A sleeping machine boots before its first request (which
-//! takes boot time + normal), requests arriving meanwhile queue, and a machine idle past the
-//! idle timeout sleeps again.
+//! Cold start. A sleeping machine boots before its first request (which takes boot time +
+//! normal), requests arriving meanwhile queue, and a machine idle past the idle timeout sleeps
+//! again.
 
 mod emulator_support;
 use emulator_support::*;

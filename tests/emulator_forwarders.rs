@@ -1,4 +1,4 @@
-//! `--forwarders K` (issue 4): K forwarding units over the same workers, and killing one mid-run.
+//! `--forwarders K`: K forwarding units over the same workers, and killing one mid-run.
 
 mod emulator_support;
 use cmdunit::emulator::{Emulator, EmulatorConfig};

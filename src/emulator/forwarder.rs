@@ -1,14 +1,20 @@
 //! The forwarding unit: a real HTTP proxy in front of the workers.
 //!
-//! Per request, as measured in 2021 (`model.md`): a first-come-first-served handling stage of
-//! `handling_ms`, one request at a time, on a virtual clock (`slot end = max(arrival, free_at) +
-//! handling`), whose waiting is not part of `response_time`; then a call to the worker over a new
-//! HTTP connection, timed on the wall clock — that is the `response_time` it reports; then
-//! `overhead_ms` that overlaps between requests. Client connections past its limit are closed.
-
+//! Per request, as measured in 2021: a first-come-first-served handling stage of `handling_ms`,
+//! one request at a time, on a virtual clock (`slot end = max(arrival, free_at) + handling`); a
+//! call to the worker over a new HTTP connection, timed on the wall clock — that is the
+//! `response_time` it reports; then `overhead_ms` that overlaps between requests. Client
+//! connections past its limit are closed.
+//!
+//! Where the stage sits is not known from the public record, so it is a parameter
+//! ([`HandlingPosition`]): *before* the call (requests reach the workers at most one per
+//! `handling_ms`) or *after* it (every request reaches its worker at once; answers enter the stage
+//! as they come back). Either way the wait in the stage is outside `response_time` and inside what
+//! the client sees. An answer enters the "after" stage at the model instant the worker says it is
+//! back (its [`http::REPLIED_HEADER`] stamp, same clock), so host lag in reading it shifts nothing.
 use super::clock::Clock;
 use super::http::{self, ConnStats, Handler, Request, Response};
-use super::topology::ForwarderSpec;
+use super::topology::{ForwarderSpec, HandlingPosition};
 use crate::endpoint::{Layout, MachineId, WorkAnswer};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -16,6 +22,23 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+/// One worker call's outcome.
+struct Call {
+    /// What the unit answers its client (once the stage and overhead are done).
+    response: Response,
+    /// When the worker's answer was read (wall).
+    finished: Instant,
+    /// When the answer was back at the unit (model ms).
+    back_ms: f64,
+}
+
+/// The answer to a request dropped because the unit was stopped.
+fn stopped() -> Response {
+    let mut r = Response::error(503, "forwarding unit stopped");
+    r.close = true;
+    r
+}
 
 /// A worker the forwarding unit can call.
 #[derive(Clone, Debug)]
@@ -138,18 +161,54 @@ impl ForwarderHandler {
     }
 
     fn forward(&self, machine: usize, sent_ms: f64) -> Response {
+        let response = match self.spec.handling_position {
+            HandlingPosition::Before => self.stage_then_call(machine, sent_ms),
+            HandlingPosition::After => self.call_then_stage(machine, sent_ms),
+        };
+        let counts = &self.counts[machine];
+        if response.status == 200 {
+            counts.ok.fetch_add(1, Ordering::Relaxed);
+            self.served.fetch_add(1, Ordering::Relaxed);
+        } else {
+            counts.failed.fetch_add(1, Ordering::Relaxed);
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        response
+    }
+
+    /// The stage first (its wait is not in `response_time`), then the worker call.
+    fn stage_then_call(&self, machine: usize, sent_ms: f64) -> Response {
         let slot_end = self.take_stage_slot(sent_ms);
         self.clock.sleep_until(slot_end);
         if self.stopped.load(Ordering::SeqCst) {
-            let mut r = Response::error(503, "forwarding unit stopped");
-            r.close = true;
-            return r;
+            return stopped();
         }
-        let up = &self.upstreams[machine];
         // The call starts when the stage releases it (model time), even if this thread woke a
         // little late; the stamp tells the worker so, and response_time is timed from there.
-        let started = self.clock.instant_at(slot_end);
-        let stamp = self.clock.stamp_at(slot_end);
+        let call = self.call_worker(machine, slot_end);
+        // The overhead after the answer overlaps with other requests: a deadline of its own.
+        super::clock::sleep_until(call.finished + self.clock.to_wall(self.spec.overhead_ms));
+        call.response
+    }
+
+    /// The worker call at once, then the stage for the answer (its wait is not in
+    /// `response_time`, which was timed around the call alone), then the overhead.
+    fn call_then_stage(&self, machine: usize, sent_ms: f64) -> Response {
+        let call = self.call_worker(machine, sent_ms);
+        let slot_end = self.take_stage_slot(call.back_ms);
+        self.clock.sleep_until(slot_end);
+        if self.stopped.load(Ordering::SeqCst) {
+            return stopped();
+        }
+        self.clock.sleep_until(slot_end + self.spec.overhead_ms);
+        call.response
+    }
+
+    /// Call the worker as if at model time `start_ms` and make the unit's answer.
+    fn call_worker(&self, machine: usize, start_ms: f64) -> Call {
+        let up = &self.upstreams[machine];
+        let started = self.clock.instant_at(start_ms);
+        let stamp = self.clock.stamp_at(start_ms);
         let result = http::get(
             up.addr,
             "/work",
@@ -157,6 +216,12 @@ impl ForwarderHandler {
             self.upstream_timeout,
         );
         let finished = Instant::now();
+        let back_ms = result
+            .as_ref()
+            .ok()
+            .and_then(|r| r.replied_stamp.as_deref())
+            .and_then(|s| self.clock.read_stamp(s))
+            .unwrap_or_else(|| self.clock.now_ms());
         let response_time = self
             .clock
             .to_model_ms(finished.saturating_duration_since(started))
@@ -181,17 +246,11 @@ impl ForwarderHandler {
             }
             Err(e) => Response::error(504, &format!("{}: {e}", up.id)),
         };
-        // The overhead after the answer overlaps with other requests: a deadline of its own.
-        super::clock::sleep_until(finished + self.clock.to_wall(self.spec.overhead_ms));
-        let counts = &self.counts[machine];
-        if response.status == 200 {
-            counts.ok.fetch_add(1, Ordering::Relaxed);
-            self.served.fetch_add(1, Ordering::Relaxed);
-        } else {
-            counts.failed.fetch_add(1, Ordering::Relaxed);
-            self.failed.fetch_add(1, Ordering::Relaxed);
+        Call {
+            response,
+            finished,
+            back_ms,
         }
-        response
     }
 
     fn stats_json(&self) -> serde_json::Value {

@@ -1,9 +1,9 @@
-//! The emulated forwarding unit and its workers (issue 2), faithful to the measured 2021 system.
+//! The emulated forwarding unit and its workers, faithful to the measured 2021 system.
 //!
 //! Every run, test, sweep and report measures against this, so it must behave like the real
-//! system did in latency, capacity, overload and cold start (`../shared/reference/model.md`).
-//! Structure, by concern:
-//! - [`topology`]: the parameters (TOML, the measured defaults embedded).
+//! system did in latency, capacity, overload and cold start; `topologies/default.toml` gives each
+//! figure with the public measurement it comes from. Structure, by concern:
+//! - [`topology`]: the parameters (TOML, the measured defaults embedded), each in a fixed range.
 //! - [`clock`]: model time vs wall time (`--time-scale`), absolute deadlines.
 //! - [`worker`]: one machine as a virtual-clock queue; its own HTTP server.
 //! - [`forwarder`]: the forwarding unit, a real HTTP proxy with a FCFS handling stage.
@@ -11,7 +11,9 @@
 //! - [`serve`]: `cmdunit serve`.
 //!
 //! [`Emulator::start`] runs K forwarding units and one worker per machine in this process, each on
-//! its own port, all sharing one clock.
+//! its own port, all sharing one clock. Tests of a controller can change a machine's fault while
+//! it runs ([`Emulator::set_fault`]): each worker's port is held for the emulator's whole life, so
+//! a machine can go down (connections refused) and come back on the same port.
 
 pub mod clock;
 pub mod forwarder;
@@ -25,9 +27,16 @@ use clock::Clock;
 use forwarder::{ForwarderHandler, Upstream};
 use http::{ReservedPort, Server};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::RangeInclusive;
 use std::sync::{Arc, Mutex};
-use topology::Topology;
+use topology::{Fault, Topology};
 use worker::{Machine, WorkerHandler};
+
+/// Time scales an emulator accepts (wall ms per model ms): below, host lag of one wall
+/// millisecond would be over a model second; above, one model second would last over 16 minutes.
+pub const TIME_SCALE: RangeInclusive<f64> = 0.001..=1000.0;
+/// Forwarding units one emulator runs (each may hold `connection_limit` connections).
+pub const FORWARDERS: RangeInclusive<usize> = 1..=64;
 
 /// How to start an emulator.
 #[derive(Clone, Debug)]
@@ -71,22 +80,45 @@ pub enum EmulatorError {
     Thread(std::io::Error),
     #[error("invalid emulator configuration: {0}")]
     Config(String),
+    #[error("no machine {0} in this emulator")]
+    UnknownMachine(MachineId),
     #[error(transparent)]
     Topology(#[from] topology::TopologyError),
 }
 
-/// One worker: a server, or a reserved port that refuses connections (a machine that is down).
-enum WorkerServer {
-    Up(Server),
-    Down(ReservedPort),
+/// One worker: its machine, the port held for it, and its server while it is up.
+struct WorkerSlot {
+    id: MachineId,
+    machine: Arc<Machine>,
+    /// Holds the port whether the machine is up or down (see [`http::ports`]).
+    port: ReservedPort,
+    /// The server while the machine is up; `None` while it is down (connections refused).
+    server: Mutex<Option<Server>>,
 }
 
-impl WorkerServer {
+impl WorkerSlot {
     fn addr(&self) -> SocketAddr {
-        match self {
-            WorkerServer::Up(s) => s.addr(),
-            WorkerServer::Down(r) => r.addr,
+        self.port.addr
+    }
+
+    /// Bring the server up or down to match `down`.
+    fn set_down(&self, down: bool, clock: Clock) -> Result<(), EmulatorError> {
+        let mut server = self.server.lock().unwrap_or_else(|e| e.into_inner());
+        match (down, server.is_some()) {
+            (true, true) => {
+                if let Some(mut s) = server.take() {
+                    s.stop();
+                }
+            }
+            (false, false) => {
+                let addr = self.addr();
+                let listener = http::listen_shared(addr)
+                    .map_err(|source| EmulatorError::Bind { addr, source })?;
+                *server = Some(serve_worker(listener, self.machine.clone(), clock)?);
+            }
+            _ => {}
         }
+        Ok(())
     }
 }
 
@@ -99,7 +131,7 @@ struct ForwarderUnit {
 /// A running emulator: K forwarding units and the workers, all in this process.
 pub struct Emulator {
     forwarders: Vec<ForwarderUnit>,
-    workers: Vec<(MachineId, WorkerServer)>,
+    workers: Vec<WorkerSlot>,
     clock: Clock,
     warnings: Vec<String>,
 }
@@ -107,14 +139,21 @@ pub struct Emulator {
 impl Emulator {
     pub fn start(cfg: EmulatorConfig) -> Result<Emulator, EmulatorError> {
         cfg.topology.validate()?;
-        if !(cfg.time_scale.is_finite() && cfg.time_scale > 0.0) {
+        if !TIME_SCALE.contains(&cfg.time_scale) {
             return Err(EmulatorError::Config(format!(
-                "time scale must be > 0, got {}",
+                "time scale must be in {}..={}, got {:?}",
+                TIME_SCALE.start(),
+                TIME_SCALE.end(),
                 cfg.time_scale
             )));
         }
-        if cfg.forwarders == 0 {
-            return Err(EmulatorError::Config("at least one forwarding unit".into()));
+        if !FORWARDERS.contains(&cfg.forwarders) {
+            return Err(EmulatorError::Config(format!(
+                "forwarding units must be in {}..={}, got {}",
+                FORWARDERS.start(),
+                FORWARDERS.end(),
+                cfg.forwarders
+            )));
         }
         let t = &cfg.topology;
         let mut warnings = Vec::new();
@@ -141,23 +180,22 @@ impl Emulator {
         let mut workers = Vec::new();
         for (j, spec) in t.machines.iter().enumerate() {
             let addr = SocketAddr::new(cfg.bind, port_at(k + j)?);
-            let id = spec.id();
-            let server = if spec.fault.down {
-                WorkerServer::Down(
-                    ReservedPort::bind(addr)
-                        .map_err(|source| EmulatorError::Bind { addr, source })?,
-                )
-            } else {
-                let seed = mix(cfg.seed, 1 + j as u64);
-                let machine = Arc::new(Machine::new(spec.clone(), clock, seed, cfg.awake));
-                WorkerServer::Up(start_worker(machine, clock, addr)?)
+            let port = ReservedPort::bind_shared(addr)
+                .map_err(|source| EmulatorError::Bind { addr, source })?;
+            let seed = mix(cfg.seed, 1 + j as u64);
+            let slot = WorkerSlot {
+                id: spec.id(),
+                machine: Arc::new(Machine::new(spec.clone(), clock, seed, cfg.awake)),
+                port,
+                server: Mutex::new(None),
             };
-            workers.push((id, server));
+            slot.set_down(spec.fault.down, clock)?;
+            workers.push(slot);
         }
         let upstreams: Vec<Upstream> = workers
             .iter()
-            .map(|(id, w)| Upstream {
-                id: id.clone(),
+            .map(|w| Upstream {
+                id: w.id.clone(),
                 addr: w.addr(),
             })
             .collect();
@@ -195,8 +233,34 @@ impl Emulator {
     pub fn worker_urls(&self) -> Vec<(MachineId, String)> {
         self.workers
             .iter()
-            .map(|(id, w)| (id.clone(), format!("http://{}", w.addr())))
+            .map(|w| (w.id.clone(), format!("http://{}", w.addr())))
             .collect()
+    }
+
+    /// Change a machine's fault while the emulator runs. `down`: connections to the machine are
+    /// refused from now on, and requests it was serving are cut; clearing it brings the machine
+    /// back on the same port, with its queue and power state as they were. `slow_factor` and
+    /// `error_rate` apply to requests that reach the machine from now on.
+    pub fn set_fault(&self, machine: &MachineId, fault: Fault) -> Result<(), EmulatorError> {
+        fault
+            .validate()
+            .map_err(|e| EmulatorError::Config(format!("machine {machine}: {e}")))?;
+        let slot = self
+            .workers
+            .iter()
+            .find(|w| &w.id == machine)
+            .ok_or_else(|| EmulatorError::UnknownMachine(machine.clone()))?;
+        let down = fault.down;
+        slot.machine.set_fault(fault);
+        slot.set_down(down, self.clock)
+    }
+
+    /// The fault a machine has now, if it is in this emulator.
+    pub fn fault(&self, machine: &MachineId) -> Option<Fault> {
+        self.workers
+            .iter()
+            .find(|w| &w.id == machine)
+            .map(|w| w.machine.fault())
     }
 
     pub fn time_scale(&self) -> f64 {
@@ -240,8 +304,8 @@ impl Emulator {
         for i in 0..self.forwarders.len() {
             self.stop_forwarder(i);
         }
-        for (_, w) in &mut self.workers {
-            if let WorkerServer::Up(s) = w {
+        for w in &self.workers {
+            if let Some(mut s) = w.server.lock().unwrap_or_else(|e| e.into_inner()).take() {
                 s.stop();
             }
         }
@@ -260,8 +324,16 @@ pub fn start_worker(
     clock: Clock,
     addr: SocketAddr,
 ) -> Result<Server, EmulatorError> {
-    let name = machine.id.to_string();
     let listener = http::listen(addr).map_err(|source| EmulatorError::Bind { addr, source })?;
+    serve_worker(listener, machine, clock)
+}
+
+fn serve_worker(
+    listener: std::net::TcpListener,
+    machine: Arc<Machine>,
+    clock: Clock,
+) -> Result<Server, EmulatorError> {
+    let name = machine.id.to_string();
     let handler = Arc::new(WorkerHandler { machine, clock });
     // A worker has no connection limit of its own beyond the process's descriptors.
     Server::start(listener, handler, usize::MAX, &name).map_err(EmulatorError::Thread)
@@ -294,7 +366,10 @@ pub fn upstream_timeout_ms(t: &Topology) -> f64 {
 /// Descriptors the topology can use at once: each forwarding unit's client connections, one
 /// worker connection per forwarded request on both ends, and some slack.
 pub fn fd_need(t: &Topology, forwarders: usize) -> u64 {
-    (forwarders * t.forwarder.connection_limit * 3 + 256) as u64
+    (forwarders as u64)
+        .saturating_mul(t.forwarder.connection_limit as u64)
+        .saturating_mul(3)
+        .saturating_add(256)
 }
 
 /// Raise the open-file soft limit to the hard limit; returns the soft limit now in force.

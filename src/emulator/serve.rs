@@ -84,13 +84,25 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         print!("{text}");
         return Ok(());
     }
-    if !(args.time_scale.is_finite() && args.time_scale > 0.0) {
-        return Err(
-            UsageError(format!("--time-scale must be > 0, got {}", args.time_scale)).into(),
-        );
+    let scale = &super::TIME_SCALE;
+    if !scale.contains(&args.time_scale) {
+        return Err(UsageError(format!(
+            "--time-scale must be in {}..={}, got {:?}",
+            scale.start(),
+            scale.end(),
+            args.time_scale
+        ))
+        .into());
     }
-    if args.forwarders == 0 {
-        return Err(UsageError("--forwarders must be at least 1".into()).into());
+    let forwarders = &super::FORWARDERS;
+    if !forwarders.contains(&args.forwarders) {
+        return Err(UsageError(format!(
+            "--forwarders must be in {}..={}, got {}",
+            forwarders.start(),
+            forwarders.end(),
+            args.forwarders
+        ))
+        .into());
     }
     let awake = if args.awake { "awake" } else { "asleep" };
     println!(
@@ -145,6 +157,9 @@ fn serve_forwarder(args: &ServeArgs, topology: Topology) -> anyhow::Result<Serve
             .split_once('=')
             .ok_or_else(|| UsageError(format!("--workers: expected MACHINE=URL, got {pair:?}")))?;
         let id = parse_machine(machine)?;
+        if upstreams.iter().any(|u: &Upstream| u.id == id) {
+            return Err(UsageError(format!("--workers: {id} is given twice")).into());
+        }
         let addr = super::http::parse_base_url(url).ok_or_else(|| {
             UsageError(format!("--workers: {url:?} is not an http://host:port URL"))
         })?;

@@ -12,8 +12,8 @@
 //! this thread got to read the request.
 
 use super::clock::Clock;
-use super::http::{Handler, Request, Response};
-use super::topology::MachineSpec;
+use super::http::{Handler, Request, Response, REPLIED_HEADER};
+use super::topology::{Fault, MachineSpec};
 use crate::endpoint::{MachineId, WorkAnswer};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -66,6 +66,8 @@ struct State {
     /// End of the latest boot.
     booted_at: f64,
     rng: StdRng,
+    /// The fault in force (the topology's at first; [`Machine::set_fault`] changes it).
+    fault: Fault,
     /// Admitted requests not finished yet: (arrival, start, end).
     pending: Vec<(f64, f64, f64)>,
     served: u64,
@@ -86,13 +88,17 @@ impl Machine {
     /// A machine asleep (or awake since time 0 if `awake`), with its own seeded randomness.
     pub fn new(spec: MachineSpec, clock: Clock, seed: u64, awake: bool) -> Machine {
         let id = spec.id();
-        let concurrency = spec.concurrency.max(1) as usize;
+        // Bounded even if the spec skipped `Topology::validate`: one slot per server is allocated.
+        let concurrency = spec
+            .concurrency
+            .clamp(1, *super::topology::CONCURRENCY.end()) as usize;
         Machine {
             state: Mutex::new(State {
                 free_at: vec![0.0; concurrency],
                 last_active: awake.then_some(0.0),
                 booted_at: 0.0,
                 rng: StdRng::seed_from_u64(seed),
+                fault: spec.fault.clone(),
                 pending: Vec::new(),
                 served: 0,
                 failed: 0,
@@ -107,6 +113,17 @@ impl Machine {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The fault in force now.
+    pub fn fault(&self) -> Fault {
+        self.lock().fault.clone()
+    }
+
+    /// Change the fault from now on: requests admitted later are slowed or failed by the new one.
+    /// (`down` is the server's business: see [`crate::emulator::Emulator::set_fault`].)
+    pub fn set_fault(&self, fault: Fault) {
+        self.lock().fault = fault;
     }
 
     /// Admit a request that reached the worker at model time `received_ms`.
@@ -142,7 +159,8 @@ impl Machine {
             0 => 0.0, // rejected by Topology::validate; no panic if unvalidated
             n => spec.work_time_ms[s.rng.random_range(0..n)] as f64,
         };
-        let slow = spec.fault.slow_factor;
+        let slow = s.fault.slow_factor;
+        let error_rate = s.fault.error_rate;
         let start = arrival.max(free_at);
         let end = start + (work + spec.handling_ms) * slow;
         if let Some(f) = s.free_at.get_mut(server) {
@@ -155,7 +173,7 @@ impl Machine {
         let (leave, outcome) = if end - arrival > spec.router_timeout_ms {
             s.timeouts += 1;
             (arrival + spec.router_timeout_ms, Outcome::RouterTimeout)
-        } else if spec.fault.error_rate > 0.0 && s.rng.random_bool(spec.fault.error_rate.min(1.0)) {
+        } else if error_rate > 0.0 && s.rng.random_bool(error_rate.clamp(0.0, 1.0)) {
             s.failed += 1;
             (end, Outcome::Failed)
         } else {
@@ -197,7 +215,7 @@ impl Machine {
         let in_service = s.pending.iter().filter(|p| p.1 <= now && p.2 > now).count();
         serde_json::json!({
             "machine": self.id.to_string(),
-            "up": !self.spec.fault.down,
+            "up": !s.fault.down,
             "state": Self::power_of(&s, &self.spec, now).as_str(),
             "served": s.served,
             "failed": s.failed + s.timeouts,
@@ -274,7 +292,7 @@ impl WorkerHandler {
         self.clock.sleep_until(ticket.reply_at_ms);
         let own_ms = self.clock.to_model_ms(received.elapsed()).round() as u64;
         let id = &self.machine.id;
-        match ticket.outcome {
+        let mut response = match ticket.outcome {
             Outcome::Served { work_time } => {
                 let answer = WorkAnswer {
                     machine: format!("Machine {}", id.index),
@@ -286,10 +304,19 @@ impl WorkerHandler {
             }
             Outcome::RouterTimeout => Response::error(
                 503,
-                &format!("router timeout: request spent over 30 s at {id} (H12)"),
+                &format!(
+                    "router timeout: request spent over {} ms at {id} (H12)",
+                    self.machine.spec.router_timeout_ms
+                ),
             ),
             Outcome::Failed => Response::error(503, &format!("{id} failed the request")),
-        }
+        };
+        // When the answer is back at the caller, in model time: a forwarding unit on this clock
+        // takes it as the moment the answer arrived (see `REPLIED_HEADER`).
+        response
+            .extra_headers
+            .push((REPLIED_HEADER, self.clock.stamp_at(ticket.reply_at_ms)));
+        response
     }
 }
 
