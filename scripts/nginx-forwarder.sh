@@ -39,6 +39,8 @@
 #   kill -TERM "$fwd_pid"; wait "$fwd_pid" || true
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=SCRIPTDIR/nginx/common.sh
+. scripts/nginx/common.sh
 
 PORT=${NGINX_FORWARDER_PORT:-5000}
 SCALE=${NGINX_FORWARDER_TIME_SCALE:-1.0}
@@ -76,10 +78,7 @@ if ! [[ $PORT =~ ^[0-9]+$ ]] || [ "$PORT" -lt 1 ] || [ "$PORT" -gt 65535 ]; then
 fi
 [ -z "$TOPOLOGY" ] || [ -f "$TOPOLOGY" ] || die "topology file not found: $TOPOLOGY"
 
-NGINX=${NGINX:-$(command -v nginx || true)}
-if [ -z "$NGINX" ] || [ ! -x "$NGINX" ]; then
-    die "nginx not found: apt-get install -y nginx-light (as root), or set NGINX=/path/to/nginx"
-fi
+nginx_find || die "nginx not found: $NGINX_INSTALL_HINT"
 if [ -z "${CMDUNIT:-}" ]; then
     CMDUNIT=target/release/cmdunit
     [ -x "$CMDUNIT" ] || cargo build --release --quiet >&2
@@ -88,23 +87,16 @@ fi
 
 # Descriptors: nginx holds two per proxied request, the workers one per connection.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-NOFILE=$(ulimit -n)
-[[ $NOFILE =~ ^[0-9]+$ ]] || NOFILE=65536
-CONNECTIONS=$((NOFILE / 2 > 16384 ? 16384 : NOFILE / 2))
 
 RUN=$(mktemp -d -t nginx-forwarder.XXXXXX)
 WORKER_PIDS=()
-NGINX_PID=""
 # shellcheck disable=SC2317 # run by the EXIT trap (shellcheck 0.9 thinks it unreachable)
 cleanup() {
     local status=$?
     trap - EXIT INT TERM
     # nginx first (SIGTERM: fast shutdown of the master and its worker processes), then the
     # cmdunit workers behind it.
-    if [ -n "$NGINX_PID" ]; then
-        kill -TERM "$NGINX_PID" 2>/dev/null || true
-        wait "$NGINX_PID" 2>/dev/null || true
-    fi
+    nginx_stop
     local pid
     for pid in "${WORKER_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     for pid in "${WORKER_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
@@ -192,34 +184,15 @@ upstreams+="        keepalive 128;"$'\n'"        keepalive_timeout 60s;"$'\n'
 upstreams+="        keepalive_requests 1000000;"$'\n'"    }"$'\n'
 locations="        location = /work { proxy_pass http://all_machines; }"$'\n'"$locations"
 
-# As root, nginx's worker processes run as nobody: they must be able to reach the temporary
-# folders (nginx creates and hands them over itself). As another user, there is no user switch.
-user_directive=""
-if [ "$(id -u)" = 0 ]; then
-    chmod 755 "$RUN"
-    user_directive="user nobody $(id -gn nobody);"
-fi
-
-conf=$(<"$TEMPLATE")
-conf=${conf//@UPSTREAMS@/$upstreams}
-conf=${conf//@LOCATIONS@/$locations}
-conf=${conf//@MACHINE_LIST@/$machine_list}
-conf=${conf//@USER_DIRECTIVE@/$user_directive}
-conf=${conf//@RUN_DIR@/$RUN}
-conf=${conf//@BIND@/$BIND}
-conf=${conf//@PORT@/$PORT}
-conf=${conf//@NOFILE@/$NOFILE}
-conf=${conf//@CONNECTIONS@/$CONNECTIONS}
-conf=${conf//@WORKER_PROCESSES@/${NGINX_FORWARDER_PROCESSES:-auto}}
-printf '%s\n' "$conf" >"$RUN/nginx.conf"
-if ! "$NGINX" -t -q -e stderr -p "$RUN" -c "$RUN/nginx.conf" 2>"$RUN/nginx-check.log"; then
+if ! nginx_render "$TEMPLATE" "$RUN" "UPSTREAMS=$upstreams" "LOCATIONS=$locations" \
+    "MACHINE_LIST=$machine_list" "BIND=$BIND" "PORT=$PORT" \
+    "WORKER_PROCESSES=${NGINX_FORWARDER_PROCESSES:-auto}" 2>"$RUN/nginx-check.log"; then
     cat "$RUN/nginx-check.log" >&2
     die "nginx refused the generated configuration ($RUN/nginx.conf)"
 fi
 
 # 3. nginx, in the foreground of its own (background) process so that its pid is the master's.
-"$NGINX" -e stderr -p "$RUN" -c "$RUN/nginx.conf" </dev/null >"$RUN/nginx.log" 2>&1 &
-NGINX_PID=$!
+nginx_start "$RUN" "$RUN/nginx.log"
 
 # 4. Wait until everything answers: every worker's / directly, then nginx's /.
 for i in "${!names[@]}"; do
