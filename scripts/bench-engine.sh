@@ -155,11 +155,11 @@ nginx_render scripts/nginx/static.conf.template "$TMP/nginx" \
 nginx_start "$TMP/nginx" "$TMP/nginx.log"
 URL="http://127.0.0.1:$PORT"
 for _ in $(seq 100); do
-    curl -fsS -o /dev/null --max-time 1 "$URL/" 2>/dev/null && break
+    curl --noproxy '*' -fsS -o /dev/null --max-time 1 "$URL/" 2>/dev/null && break
     kill -0 "$NGINX_PID" 2>/dev/null || { cat "$TMP/nginx.log" >&2; die "nginx exited"; }
     sleep 0.1
 done
-curl -fsS -o /dev/null "$URL/work/us/0" || { cat "$TMP/nginx.log" >&2; die "nginx does not answer"; }
+curl --noproxy '*' -fsS -o /dev/null "$URL/work/us/0" || { cat "$TMP/nginx.log" >&2; die "nginx does not answer"; }
 
 RUNS=$TMP/runs.jsonl
 : >"$RUNS"

@@ -26,7 +26,8 @@
 # 404, GET / 200. Workers listen on ephemeral loopback ports.
 #
 # Once nginx and every worker answer, the script prints the forwarding unit's URL on stdout (one
-# line, e.g. http://127.0.0.1:5000; everything else goes to stderr) and waits. Ctrl-C, SIGTERM or
+# line, e.g. http://127.0.0.1:5000; everything else goes to stderr, among it one line
+# `nginx-forwarder: worker asia/0 http://127.0.0.1:PORT` per worker) and waits. Ctrl-C, SIGTERM or
 # any of its processes dying stops everything it started (nginx, its workers, the cmdunit workers)
 # and removes its temporary folder. The exit status is 1 if a process died on its own.
 #
@@ -197,19 +198,22 @@ nginx_start "$RUN" "$RUN/nginx.log"
 # 4. Wait until everything answers: every worker's / directly, then nginx's /.
 for i in "${!names[@]}"; do
     name=${names[$i]}
-    until curl -fsS -o /dev/null --max-time 2 "http://${WORKER_ADDR[$name]}/" 2>/dev/null; do
+    until curl --noproxy '*' -fsS -o /dev/null --max-time 2 "http://${WORKER_ADDR[$name]}/" 2>/dev/null; do
         kill -0 "${WORKER_PIDS[$i]}" 2>/dev/null || { show_logs; die "worker ${name/_//} exited"; }
         [ $SECONDS -lt $deadline ] || { show_logs; die "worker ${name/_//} does not answer"; }
         sleep 0.1
     done
 done
 URL="http://$BIND:$PORT"
-until curl -fsS -o /dev/null --max-time 2 "$URL/" 2>/dev/null; do
+until curl --noproxy '*' -fsS -o /dev/null --max-time 2 "$URL/" 2>/dev/null; do
     kill -0 "$NGINX_PID" 2>/dev/null || { show_logs; die "nginx exited (port $PORT in use?)"; }
     [ $SECONDS -lt $deadline ] || { show_logs; die "nginx does not answer on $URL"; }
     sleep 0.1
 done
 
+for name in "${names[@]}"; do
+    echo "nginx-forwarder: worker ${name/_//} http://${WORKER_ADDR[$name]}" >&2
+done
 echo "nginx-forwarder: nginx $URL over ${#names[@]} workers (time scale $SCALE$([ "$AWAKE" = 1 ] && echo ', awake'))" >&2
 echo "$URL"
 
