@@ -216,8 +216,10 @@ stop_system() {
 settle() {
     local fwd=""
     [ "$SYS_KIND" = emulated ] && fwd="${FWD_URLS[*]}"
+    # A system still busy after the timeout is measured anyway (said on stderr): stopping a long
+    # benchmark over it would lose every figure so far.
     python3 "$TMP/helpers.py" settle "$SETTLE_TIMEOUT" "$fwd" "${WORKER_URLS[*]}" ||
-        die "the system did not become idle"
+        say "warning: the system is still busy; the next run starts anyway"
 }
 
 # ---- true_bound SYSTEM N: the true lower bound of N requests on the running system, in WALL ms
