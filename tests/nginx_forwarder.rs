@@ -45,14 +45,29 @@ fn marker() -> u64 {
     900_000_000 + u64::from(std::process::id() % 1000) * 100_000 + u64::from(nanos % 100_000)
 }
 
-fn temp_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "cmdunit-nginx-test-{tag}-{}-{}",
-        std::process::id(),
-        marker()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A temporary folder, removed on drop (also when the test fails).
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let d = std::env::temp_dir().join(format!(
+            "cmdunit-nginx-test-{tag}-{}-{}",
+            std::process::id(),
+            marker()
+        ));
+        std::fs::create_dir_all(&d).unwrap();
+        TempDir(d)
+    }
+
+    fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// The script running, stopped with SIGTERM (and waited for) on drop; whatever it started and
@@ -250,7 +265,7 @@ fn json(body: &str) -> serde_json::Value {
 
 #[test]
 fn cmdunit_runs_a_batch_through_nginx_and_stopping_leaves_nothing() {
-    let dir = temp_dir("batch");
+    let dir = TempDir::new("batch");
     let seed = marker();
     let fwd = Forwarder::start(free_port(), seed, &dir.join("stderr.log"))
         .unwrap_or_else(|e| panic!("scripts/nginx-forwarder.sh did not start: {e}"));
@@ -360,12 +375,11 @@ fn cmdunit_runs_a_batch_through_nginx_and_stopping_leaves_nothing() {
     assert!(left.is_empty(), "left running after SIGTERM: {left:#?}");
     assert!(with_seed(seed).is_empty(), "{:#?}", with_seed(seed));
     assert!(!run_dir.exists(), "{} not removed", run_dir.display());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn a_port_in_use_fails_the_start_and_stops_the_workers() {
-    let dir = temp_dir("busy");
+    let dir = TempDir::new("busy");
     let seed = marker() + 1;
     let busy = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = busy.local_addr().unwrap().port();
@@ -378,7 +392,6 @@ fn a_port_in_use_fails_the_start_and_stops_the_workers() {
     kill_all(&left);
     assert!(left.is_empty(), "workers left running: {left:#?}");
     drop(busy);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
