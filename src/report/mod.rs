@@ -10,6 +10,7 @@
 pub mod charts;
 pub mod data;
 pub mod doc;
+pub mod numbers;
 pub mod pdf;
 
 use crate::limits::{self, Limits};
