@@ -12,7 +12,7 @@
 //! - [`args`]: the command line and the measurement plan;
 //! - [`probe`]: timed requests: sequential, closed-loop ramps, simultaneous bursts;
 //! - [`measure`]: the measurement and the figures derived from it;
-//! - [`schema`]: `limits.json`;
+//! - [`schema`]: the fields of `limits.json`;
 //! - [`charts`], [`markdown`]: the charts and the answers, from `limits.json`'s figures alone.
 
 pub mod args;
