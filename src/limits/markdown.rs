@@ -289,36 +289,62 @@ fn overhead_answer(l: &Limits) -> String {
     }
 }
 
+/// What adding forwarding units did to the throughput.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ScaleOut {
+    /// Less than 5% more with the most units than with the fewest.
+    NoGain,
+    /// More, up to within 10% of the machines' combined capacity: the machines are then the limit.
+    ReachesMachines,
+    /// More, but still short of the machines' capacity.
+    BelowMachines,
+}
+
+impl ScaleOut {
+    /// From the scaling measurement: the verdict and its figures ("60 requests/s with K = 1, 225
+    /// with K = 8 (3.8× more)"); None when fewer than two K were measured.
+    pub fn of(b: &Bottleneck) -> Option<(ScaleOut, String)> {
+        let (first, last) = (b.scaling.first()?, b.scaling.last()?);
+        if first.forwarders == last.forwarders {
+            return None;
+        }
+        let ratio = last.throughput_rps / first.throughput_rps;
+        let figures = format!(
+            "{} requests/s with K = {}, {} with K = {} ({})",
+            f0(first.throughput_rps),
+            first.forwarders,
+            f0(last.throughput_rps),
+            last.forwarders,
+            compare(ratio, "more", "less", "no more")
+        );
+        let verdict = if ratio.is_nan() || ratio < 1.05 {
+            ScaleOut::NoGain
+        } else if last.throughput_rps >= 0.9 * b.machines_combined_rps {
+            ScaleOut::ReachesMachines
+        } else {
+            ScaleOut::BelowMachines
+        };
+        Some((verdict, figures))
+    }
+}
+
 /// What K forwarding units over the same workers did to the throughput, from the scaling
 /// measurement (None when it was not run).
 pub fn scale_out(b: &Bottleneck) -> Option<String> {
-    let (first, last) = (b.scaling.first()?, b.scaling.last()?);
-    if first.forwarders == last.forwarders {
-        return None;
-    }
-    let ratio = last.throughput_rps / first.throughput_rps;
-    let change = compare(ratio, "more", "less", "no more");
-    let figures = format!(
-        "{} requests/s with K = {}, {} with K = {} ({change})",
-        f0(first.throughput_rps),
-        first.forwarders,
-        f0(last.throughput_rps),
-        last.forwarders
-    );
-    Some(if ratio < 1.05 {
-        format!("More forwarding units do not raise the throughput: {figures}.")
-    } else if last.throughput_rps >= 0.9 * b.machines_combined_rps {
-        format!(
+    let (verdict, figures) = ScaleOut::of(b)?;
+    let machines = f0(b.machines_combined_rps);
+    Some(match verdict {
+        ScaleOut::NoGain => {
+            format!("More forwarding units do not raise the throughput: {figures}.")
+        }
+        ScaleOut::ReachesMachines => format!(
             "Solution, measured: K forwarding units over the same workers — {figures}, close to \
-             the machines' combined {} requests/s, which are then the limit.",
-            f0(b.machines_combined_rps)
-        )
-    } else {
-        format!(
+             the machines' combined {machines} requests/s, which are then the limit."
+        ),
+        ScaleOut::BelowMachines => format!(
             "Solution, measured: K forwarding units over the same workers — {figures}; the \
-             machines ({} requests/s combined) are not yet the limit.",
-            f0(b.machines_combined_rps)
-        )
+             machines ({machines} requests/s combined) are not yet the limit."
+        ),
     })
 }
 

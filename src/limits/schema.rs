@@ -209,6 +209,8 @@ pub struct Platform {
 pub struct ModelFigures {
     pub topology: String,
     pub machine_capacity_rps: f64,
+    /// Infinite for a forwarding unit without a ceiling, written as `null` (JSON has no infinity).
+    #[serde(deserialize_with = "null_is_infinite")]
     pub forwarder_ceiling_rps: f64,
     pub work_time_mean_ms: f64,
     pub forwarder_overhead_ms: f64,
@@ -255,5 +257,27 @@ impl ModelFigures {
             connection_limit: t.forwarder.connection_limit,
             machine_concurrency: t.machines.iter().map(|m| m.concurrency).max().unwrap_or(0),
         }
+    }
+}
+
+/// Reads back what serde_json writes for an infinite f64: `null`.
+fn null_is_infinite<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::INFINITY))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_of_a_forwarding_unit_without_a_ceiling_read_back() {
+        let t = Topology::parse(include_str!("../../topologies/no-ceiling.toml")).unwrap();
+        let l = Limits {
+            model: Some(ModelFigures::of(&t)),
+            ..Limits::default()
+        };
+        let json = serde_json::to_string(&l).unwrap();
+        let back: Limits = serde_json::from_str(&json).unwrap();
+        assert!(back.model.unwrap().forwarder_ceiling_rps.is_infinite());
     }
 }
