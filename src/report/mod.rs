@@ -4,7 +4,8 @@
 //!
 //! - [`data`]: reading run folders back and aggregating repetitions.
 //! - [`charts`]: the charts and their one-line takeaways, computed from the data.
-//! - [`sentences`]: the prose (system, method, headline, limits takeaways), computed likewise.
+//! - [`headline`], [`sentences`]: the prose (headline; system, method, limits takeaways),
+//!   computed likewise.
 //! - [`tables`]: which policy for which N; the faults' full figures.
 //! - [`numbers`]: durations, ratios and medians, written the same everywhere in the report.
 //! - [`doc`]: the report as blocks, and its Markdown.
@@ -13,6 +14,7 @@
 pub mod charts;
 pub mod data;
 pub mod doc;
+pub mod headline;
 pub mod numbers;
 pub mod pdf;
 pub mod sentences;
@@ -147,7 +149,7 @@ fn blocks(
         sentences::system(&described, limits)
     )));
     b.push(Block::Para(sentences::method(t, runs, policies.len())));
-    b.push(Block::Para(sentences::headline(t, limits)));
+    b.push(Block::Para(headline::headline(t, limits)));
     b.push(Block::Charts {
         charts: take(charts, &["makespan-default", "makespan-no-ceiling"]),
         print: true,
