@@ -1,8 +1,10 @@
 //! `cmdunit limits` against the emulator at a small time scale: the measured figures agree with
-//! the configured model within 10% (issue 5 acceptance): one machine's capacity, each region's
-//! no-load latency, work_time, and the forwarding unit's overhead.
+//! the configured model within 10% (the emulator's figures are known, so this is what shows the
+//! measurement method is right before it is pointed at a real system): one machine's capacity,
+//! each region's no-load latency, work_time, and the forwarding unit's overhead.
 
 use cmdunit::emulator::topology::Topology;
+use cmdunit::limits::markdown::{cold_start, ColdStart};
 use cmdunit::limits::{measure_emulator, LimitsPlan, ModelFigures};
 
 /// The two tests measure timing; running them at once would make each the other's load.
@@ -54,6 +56,7 @@ fn limits_agree_with_the_configured_model() {
         model.work_time_mean_ms
     );
     assert!(l.work_time.dist.min >= 18.0 && l.work_time.dist.max <= 21.0);
+    assert_eq!(cold_start(&l), ColdStart::NotMeasured);
     assert!(
         within(
             l.forwarder_overhead.rtt_minus_response_ms,
@@ -101,5 +104,11 @@ fn forwarding_unit_ceiling_and_its_scale_out_are_measured() {
     assert!(k2 > 1.7 * k1, "K=2 {k2} vs K=1 {k1}");
     let cold = l.platform.cold_start_ms.expect("cold start measured");
     assert!(within(cold, 10_000.0, 0.15), "cold start {cold}");
+    // The machines started asleep, so the text must report the cold start it measured.
+    assert!(
+        matches!(cold_start(&l), ColdStart::Observed { machines, of, .. } if machines == of),
+        "{:?}",
+        cold_start(&l)
+    );
     assert!(b.bottleneck_from_n.is_some());
 }

@@ -1,8 +1,8 @@
 //! `cmdunit report` end to end: a handful of real runs against the emulator (small time scale),
 //! laid out as scripts/sweep.sh lays them out, plus a quick limits measurement, turned into the
-//! report. Checks the acceptance of issue 5: the PDF has at most three pages and its text is
-//! there (fonts embedded: with no font usvg silently drops every label), and every chart file
-//! exists and is non-empty.
+//! report. Checks what the report promises: the PDF has at most three pages and its text is
+//! there (fonts embedded: with no font usvg silently drops every label), every chart file exists
+//! and is non-empty, and the prose describes the system that was run.
 
 use cmdunit::emulator::topology::Topology;
 use cmdunit::limits::{self, LimitsPlan};
@@ -152,4 +152,15 @@ fn report_has_at_most_three_pages_text_and_every_chart() {
     }
     let md = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
     assert!(md.contains("](charts/makespan-default.png)"));
+    // The prose describes what ran: the default topology's five machines behind one unit, the
+    // scale-out runs at their own N, and no cold start claimed when none was probed.
+    for needle in [
+        "topology \"default\"",
+        "5 machines (asia/0, asia/1, emea/0, us/0, us/1) behind 1 forwarding unit",
+        "N = 30 takes",
+        "with K = 2",
+        "cold start not measured",
+    ] {
+        assert!(md.contains(needle), "REPORT.md lacks {needle:?}");
+    }
 }

@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 const CDF_POINTS: usize = 400;
 
 /// Draws the run's charts into `dir`; returns the stems written (`<stem>.png`, `<stem>.svg`).
-/// Drawing is CPU work, so the charts are drawn in parallel on rayon's pool (the design card's
-/// place for rayon; the blocking HTTP work stays on plain threads).
+/// Drawing is CPU work, so the charts are drawn in parallel on rayon's pool: rayon is for
+/// CPU-bound work, while the blocking HTTP work stays on plain threads (a blocked rayon worker
+/// would stall every other task queued on the pool).
 pub fn draw(dir: &Path, stats: &Stats, layout: &Layout) -> Result<Vec<PathBuf>, PlotError> {
     let charts: [&(dyn Fn() -> Result<Option<PathBuf>, PlotError> + Sync); 3] = [
         &|| completion_cdf(dir, stats),

@@ -4,6 +4,7 @@
 //! milliseconds (wall / time scale) so figures read the same at any emulator speed.
 
 use crate::client::{Client, ClientConfig, Failure};
+use crate::report::numbers::median;
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Barrier, OnceLock};
 use std::time::{Duration, Instant};
@@ -181,21 +182,4 @@ impl Level {
             response_time_p50_ms: median(&rts),
         }
     }
-}
-
-/// Median of unsorted values (NaN when empty).
-pub fn median(values: &[f64]) -> f64 {
-    quantile(values, 0.5)
-}
-
-/// The q-quantile (0–1) of unsorted values (NaN when empty).
-pub fn quantile(values: &[f64], q: f64) -> f64 {
-    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    let pos = q.clamp(0.0, 1.0) * (v.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
 }

@@ -1,8 +1,13 @@
 //! The report's charts, drawn from the aggregated sweep ([`super::data`]) with the shared plot
-//! primitives. Policies keep one colour across every chart (registry order), legends sit below
-//! the plot so the charts stay legible when printed two to a row.
+//! primitives, each with a one-line takeaway computed from the same cells. Policies keep one
+//! colour across every chart (registry order); legends sit below the plot so the charts stay
+//! legible when printed two to a row.
 
-use super::data::{completion_times, policy_order, Cell, Table};
+use super::data::{
+    completion_times, largest_common_n, largest_n, ns, policy_order, sweep, Cell, Policies, Spread,
+    Table, REFERENCE_N,
+};
+use super::numbers::{faster_or_slower, median, secs};
 use crate::plot::{self, Axes, LineExtras, PlotError, Series};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,14 +20,6 @@ pub struct Chart {
     pub takeaway: String,
 }
 
-fn cells<'a>(
-    t: &'a Table,
-    group: &str,
-    key: &str,
-) -> Option<&'a BTreeMap<String, BTreeMap<u64, Cell>>> {
-    t.get(group)?.get(key)
-}
-
 fn below() -> LineExtras {
     LineExtras {
         legend_below: true,
@@ -30,12 +27,11 @@ fn below() -> LineExtras {
     }
 }
 
+/// A metric of the cells over N: its mean (the line) and min–max (the band).
+type Metric = fn(&Cell) -> Spread;
+
 /// Per policy, a metric against N, with its min–max band, and the mean lower bound dashed.
-fn metric_vs_n(
-    policies: &BTreeMap<String, BTreeMap<u64, Cell>>,
-    metric: fn(&Cell) -> super::data::Spread,
-    with_bound: bool,
-) -> (Vec<Series>, LineExtras) {
+fn metric_vs_n(policies: &Policies, metric: Metric, with_bound: bool) -> (Vec<Series>, LineExtras) {
     let order = policy_order(policies.keys().cloned());
     let mut series = Vec::new();
     let mut extras = below();
@@ -74,11 +70,50 @@ fn metric_vs_n(
     (series, extras)
 }
 
+/// One metric of the sweep against N, one line per policy, and its takeaway at the largest N.
+struct VsN {
+    stem: String,
+    /// Chart title; the report's caption adds " against N".
+    title: String,
+    y_label: &'static str,
+    metric: Metric,
+    /// Logarithmic y (times spanning decades); efficiency stays linear.
+    log_y: bool,
+    /// Draw the mean lower bound, dashed.
+    bound: bool,
+}
+
+impl VsN {
+    /// Draw the chart; the caption is the title, "against N".
+    fn draw(&self, policies: &Policies, dir: &Path) -> Result<(), PlotError> {
+        let (series, extras) = metric_vs_n(policies, self.metric, self.bound);
+        plot::line_chart_with(
+            &dir.join(&self.stem),
+            &Axes {
+                title: self.title.clone(),
+                x_label: "N (requests in the batch)".into(),
+                y_label: self.y_label.into(),
+                log_x: true,
+                log_y: self.log_y,
+            },
+            &series,
+            &extras,
+        )
+    }
+
+    /// The policy with the lowest mean at the largest N, and that N.
+    fn best_at_largest_n(&self, policies: &Policies) -> Option<(u64, String, f64)> {
+        let n = largest_n(policies)?;
+        let metric = self.metric;
+        best_at(policies, n, |c| metric(c).mean).map(|(p, v)| (n, p, v))
+    }
+}
+
 /// The policy with the lowest mean of `metric` at `n`.
 pub fn best_at(
-    policies: &BTreeMap<String, BTreeMap<u64, Cell>>,
+    policies: &Policies,
     n: u64,
-    metric: fn(&Cell) -> f64,
+    metric: impl Fn(&Cell) -> f64,
 ) -> Option<(String, f64)> {
     policies
         .iter()
@@ -87,288 +122,256 @@ pub fn best_at(
         .min_by(|a, b| a.1.total_cmp(&b.1))
 }
 
-fn secs(ms: f64) -> String {
-    if ms >= 10_000.0 {
-        format!("{:.0} s", ms / 1000.0)
-    } else {
-        format!("{:.2} s", ms / 1000.0)
-    }
+/// "1 forwarding unit", "3 forwarding units": how many the runs of a sweep topology used.
+fn units(policies: &Policies) -> String {
+    let k = policies
+        .values()
+        .flat_map(|c| c.values())
+        .map(|c| c.forwarders)
+        .max()
+        .unwrap_or(0);
+    format!("{k} forwarding unit{}", if k == 1 { "" } else { "s" })
 }
 
 /// Draw every chart the data allows; returns them in report order.
 pub fn draw_all(t: &Table, dir: &Path) -> Result<Vec<Chart>, PlotError> {
     let mut out = Vec::new();
-    for (topo, title) in [
-        ("default", "measured system (1 forwarding unit)"),
+    for (topo, system) in [
+        ("default", "measured system"),
         ("no-ceiling", "forwarding unit without a ceiling"),
     ] {
-        let Some(policies) = cells(t, "sweep", topo) else {
+        let Some(policies) = sweep(t, topo) else {
             continue;
         };
-        let (series, extras) = metric_vs_n(policies, |c| c.makespan_ms, true);
-        let stem = format!("makespan-{topo}");
-        plot::line_chart_with(
-            &dir.join(&stem),
-            &Axes {
-                title: format!("Makespan, {title}"),
-                x_label: "N (requests in the batch)".into(),
-                y_label: "makespan (ms, model time)".into(),
-                log_x: true,
-                log_y: true,
-            },
-            &series,
-            &extras,
-        )?;
-        let n_max = policies
-            .values()
-            .flat_map(|c| c.keys())
-            .copied()
-            .max()
-            .unwrap_or(0);
-        let takeaway = match (
-            best_at(policies, n_max, |c| c.makespan_ms.mean),
-            policies.get("random").and_then(|c| c.get(&n_max)),
-        ) {
-            (Some((best, ms)), Some(random)) => format!(
-                "At N = {n_max} {best} finishes in {} ({:.0}% of the bound's pace); random takes {}.",
-                secs(ms),
-                100.0 * best_cell(policies, &best, n_max).map_or(f64::NAN, |c| c.efficiency.mean),
-                secs(random.makespan_ms.mean)
-            ),
-            (Some((best, ms)), None) => format!("At N = {n_max} {best} is fastest: {}.", secs(ms)),
-            _ => String::new(),
+        let title = if topo == "default" {
+            format!("{system} ({})", units(policies))
+        } else {
+            system.to_string()
         };
+        let chart = VsN {
+            stem: format!("makespan-{topo}"),
+            title: format!("Makespan, {title}"),
+            y_label: "makespan (ms, model time)",
+            metric: |c| c.makespan_ms,
+            log_y: true,
+            bound: true,
+        };
+        chart.draw(policies, dir)?;
         out.push(Chart {
-            stem,
+            stem: chart.stem.clone(),
             title: format!("Makespan against N, {title}"),
-            takeaway,
+            takeaway: makespan_takeaway(&chart, policies),
         });
     }
 
-    if let Some(policies) = cells(t, "sweep", "default") {
-        let (series, extras) = metric_vs_n(policies, |c| c.efficiency, false);
-        plot::line_chart_with(
-            &dir.join("efficiency-default"),
-            &Axes {
-                title: "Efficiency (lower bound / makespan)".into(),
-                x_label: "N (requests in the batch)".into(),
-                y_label: "efficiency (1 = optimal)".into(),
-                log_x: true,
-                log_y: false,
-            },
-            &series,
-            &extras,
-        )?;
-        out.push(Chart {
+    if let Some(policies) = sweep(t, "default") {
+        let efficiency = VsN {
             stem: "efficiency-default".into(),
+            title: "Efficiency (lower bound / makespan)".into(),
+            y_label: "efficiency (1 = optimal)",
+            metric: |c| c.efficiency,
+            log_y: false,
+            bound: false,
+        };
+        efficiency.draw(policies, dir)?;
+        out.push(Chart {
+            stem: efficiency.stem,
             title: "Efficiency against N".into(),
             takeaway: efficiency_takeaway(policies),
         });
-        for (stem, title, metric, label) in [
-            (
-                "completion-mean-default",
-                "Mean completion time",
-                (|c: &Cell| c.completion_mean_ms) as fn(&Cell) -> super::data::Spread,
-                "mean completion (ms)",
-            ),
-            (
-                "completion-p99-default",
-                "p99 completion time",
-                |c: &Cell| c.completion_p99_ms,
-                "p99 completion (ms)",
-            ),
+        for chart in [
+            VsN {
+                stem: "completion-mean-default".into(),
+                title: "Mean completion time".into(),
+                y_label: "mean completion (ms)",
+                metric: |c| c.completion_mean_ms,
+                log_y: true,
+                bound: false,
+            },
+            VsN {
+                stem: "completion-p99-default".into(),
+                title: "p99 completion time".into(),
+                y_label: "p99 completion (ms)",
+                metric: |c| c.completion_p99_ms,
+                log_y: true,
+                bound: false,
+            },
         ] {
-            let (series, extras) = metric_vs_n(policies, metric, false);
-            plot::line_chart_with(
-                &dir.join(stem),
-                &Axes {
-                    title: title.into(),
-                    x_label: "N (requests in the batch)".into(),
-                    y_label: label.into(),
-                    log_x: true,
-                    log_y: true,
-                },
-                &series,
-                &extras,
-            )?;
-            let n_max = policies
-                .values()
-                .flat_map(|c| c.keys())
-                .copied()
-                .max()
-                .unwrap_or(0);
-            let m2 = if stem.contains("p99") {
-                |c: &Cell| c.completion_p99_ms.mean
-            } else {
-                |c: &Cell| c.completion_mean_ms.mean
-            };
-            let takeaway = best_at(policies, n_max, m2)
-                .map(|(p, v)| format!("{title} at N = {n_max}: best {p} with {}.", secs(v)))
+            chart.draw(policies, dir)?;
+            let takeaway = chart
+                .best_at_largest_n(policies)
+                .map(|(n, p, v)| format!("{} at N = {n}: best {p} with {}.", chart.title, secs(v)))
                 .unwrap_or_default();
             out.push(Chart {
-                stem: stem.into(),
-                title: format!("{title} against N"),
+                title: format!("{} against N", chart.title),
+                stem: chart.stem,
                 takeaway,
             });
         }
-        let order = policy_order(policies.keys().cloned());
-        let at: Vec<(&String, &Cell)> = order
-            .iter()
-            .filter_map(|p| policies[p].get(&1000).map(|c| (p, c)))
-            .collect();
-        if !at.is_empty() {
-            let mut machines: Vec<String> = at
+        out.extend(reference_n_charts(policies, dir)?);
+    }
+
+    if let Some(chart) = scale_chart(t, dir)? {
+        out.push(chart);
+    }
+    out.extend(fault_charts(t, dir)?);
+    Ok(out)
+}
+
+/// Requests per machine and the completion-time CDFs at N = [`REFERENCE_N`], one bar or line per
+/// policy (when that N was measured).
+fn reference_n_charts(policies: &Policies, dir: &Path) -> Result<Vec<Chart>, PlotError> {
+    let n = REFERENCE_N;
+    let order = policy_order(policies.keys().cloned());
+    let at: Vec<(&String, &Cell)> = order
+        .iter()
+        .filter_map(|p| policies[p].get(&n).map(|c| (p, c)))
+        .collect();
+    if at.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    let mut machines: Vec<String> = at
+        .iter()
+        .flat_map(|(_, c)| c.per_machine.keys().cloned())
+        .collect();
+    machines.sort();
+    machines.dedup();
+    let layers: Vec<(String, Vec<f64>)> = machines
+        .iter()
+        .map(|m| {
+            let counts = at
                 .iter()
-                .flat_map(|(_, c)| c.per_machine.keys().cloned())
-                .collect();
-            machines.sort();
-            machines.dedup();
-            let layers: Vec<(String, Vec<f64>)> = machines
-                .iter()
-                .map(|m| {
-                    (
-                        m.clone(),
-                        at.iter()
-                            .map(|(_, c)| c.per_machine.get(m).copied().unwrap_or(0.0))
-                            .collect(),
-                    )
-                })
-                .collect();
-            let cats: Vec<String> = at.iter().map(|(p, _)| (*p).clone()).collect();
-            plot::stacked_bar_chart(
-                &dir.join("per-machine-1000"),
-                &Axes {
-                    title: "Requests per machine, N = 1000".into(),
-                    x_label: "requests answered".into(),
-                    y_label: String::new(),
-                    ..Axes::default()
-                },
-                &cats,
-                &layers,
-                true,
-            )?;
-            out.push(Chart {
-                stem: "per-machine-1000".into(),
-                title: "Requests per machine at N = 1000".into(),
-                takeaway: per_machine_takeaway(&at),
-            });
-            let samples: Vec<(String, Vec<f64>)> = at
-                .iter()
-                .filter_map(|(p, c)| {
-                    c.first_dir
-                        .as_deref()
-                        .and_then(completion_times)
-                        .map(|v| ((*p).clone(), v))
-                })
-                .collect();
-            if !samples.is_empty() {
-                plot::cdf_chart_with(
-                    &dir.join("cdf-1000"),
-                    &Axes {
-                        title: "Completion times, N = 1000".into(),
-                        x_label: "completion time from batch start (ms)".into(),
-                        y_label: "fraction of requests done".into(),
-                        ..Axes::default()
-                    },
-                    &samples,
-                    true,
-                )?;
-                out.push(Chart {
-                    stem: "cdf-1000".into(),
-                    title: "Completion-time CDFs at N = 1000 (repetition 1)".into(),
-                    takeaway: cdf_takeaway(&samples),
-                });
+                .map(|(_, c)| c.per_machine.get(m).copied().unwrap_or(0.0));
+            (m.clone(), counts.collect())
+        })
+        .collect();
+    let cats: Vec<String> = at.iter().map(|(p, _)| (*p).clone()).collect();
+    let stem = format!("per-machine-{n}");
+    plot::stacked_bar_chart(
+        &dir.join(&stem),
+        &Axes {
+            title: format!("Requests per machine, N = {n}"),
+            x_label: "requests answered".into(),
+            y_label: String::new(),
+            ..Axes::default()
+        },
+        &cats,
+        &layers,
+        true,
+    )?;
+    out.push(Chart {
+        stem,
+        title: format!("Requests per machine at N = {n}"),
+        takeaway: per_machine_takeaway(&at),
+    });
+    let samples: Vec<(String, Vec<f64>)> = at
+        .iter()
+        .filter_map(|(p, c)| {
+            let times = c.first_dir.as_deref().and_then(completion_times)?;
+            Some(((*p).clone(), times))
+        })
+        .collect();
+    if !samples.is_empty() {
+        let stem = format!("cdf-{n}");
+        plot::cdf_chart_with(
+            &dir.join(&stem),
+            &Axes {
+                title: format!("Completion times, N = {n}"),
+                x_label: "completion time from batch start (ms)".into(),
+                y_label: "fraction of requests done".into(),
+                ..Axes::default()
+            },
+            &samples,
+            true,
+        )?;
+        out.push(Chart {
+            stem,
+            title: format!("Completion-time CDFs at N = {n} (repetition 1)"),
+            takeaway: cdf_takeaway(&samples),
+        });
+    }
+    Ok(out)
+}
+
+/// Makespan over K forwarding units, one line per N (the scale runs), when there are any.
+fn scale_chart(t: &Table, dir: &Path) -> Result<Option<Chart>, PlotError> {
+    let Some(scale) = t.get("scale") else {
+        return Ok(None);
+    };
+    // k<K> → policy → N → cell; one series per N.
+    let mut per_n: BTreeMap<u64, Vec<(f64, Cell)>> = BTreeMap::new();
+    for (key, policies) in scale {
+        let Some(k) = key.strip_prefix('k').and_then(|k| k.parse::<f64>().ok()) else {
+            continue;
+        };
+        for cells in policies.values() {
+            for (n, c) in cells {
+                per_n.entry(*n).or_default().push((k, c.clone()));
             }
         }
     }
-
-    if let Some(scale) = t.get("scale") {
-        // k<K> → policy → N → cell; one series per N.
-        let mut per_n: BTreeMap<u64, Vec<(f64, Cell)>> = BTreeMap::new();
-        for (key, policies) in scale {
-            let Some(k) = key.strip_prefix('k').and_then(|k| k.parse::<f64>().ok()) else {
-                continue;
-            };
-            for cells in policies.values() {
-                for (n, c) in cells {
-                    per_n.entry(*n).or_default().push((k, c.clone()));
-                }
-            }
-        }
-        if !per_n.is_empty() {
-            let mut series = Vec::new();
-            let mut extras = below();
-            for (n, pts) in &mut per_n {
-                pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-                series.push(Series {
-                    label: format!("N = {n}"),
-                    points: pts.iter().map(|(k, c)| (*k, c.makespan_ms.mean)).collect(),
-                });
-                extras.spread.push(
-                    pts.iter()
-                        .filter(|(_, c)| c.runs > 1)
-                        .map(|(k, c)| (*k, c.makespan_ms.min, c.makespan_ms.max))
-                        .collect(),
-                );
-                extras.references.push(Series {
-                    label: format!("bound, N = {n}"),
-                    points: pts
-                        .iter()
-                        .map(|(k, c)| (*k, c.lower_bound_ms.mean))
-                        .collect(),
-                });
-            }
-            plot::line_chart_with(
-                &dir.join("makespan-forwarders"),
-                &Axes {
-                    title: "Makespan over K forwarding units".into(),
-                    x_label: "forwarding units K".into(),
-                    y_label: "makespan (ms, model time)".into(),
-                    log_x: false,
-                    log_y: true,
-                },
-                &series,
-                &extras,
-            )?;
-            out.push(Chart {
-                stem: "makespan-forwarders".into(),
-                title: "Makespan against the number of forwarding units".into(),
-                takeaway: scale_takeaway(&per_n),
-            });
-        }
+    if per_n.is_empty() {
+        return Ok(None);
     }
+    let mut series = Vec::new();
+    let mut extras = below();
+    for (n, pts) in &mut per_n {
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        series.push(Series {
+            label: format!("N = {n}"),
+            points: pts.iter().map(|(k, c)| (*k, c.makespan_ms.mean)).collect(),
+        });
+        extras.spread.push(
+            pts.iter()
+                .filter(|(_, c)| c.runs > 1)
+                .map(|(k, c)| (*k, c.makespan_ms.min, c.makespan_ms.max))
+                .collect(),
+        );
+        extras.references.push(Series {
+            label: format!("bound, N = {n}"),
+            points: pts
+                .iter()
+                .map(|(k, c)| (*k, c.lower_bound_ms.mean))
+                .collect(),
+        });
+    }
+    plot::line_chart_with(
+        &dir.join("makespan-forwarders"),
+        &Axes {
+            title: "Makespan over K forwarding units".into(),
+            x_label: "forwarding units K".into(),
+            y_label: "makespan (ms, model time)".into(),
+            log_x: false,
+            log_y: true,
+        },
+        &series,
+        &extras,
+    )?;
+    Ok(Some(Chart {
+        stem: "makespan-forwarders".into(),
+        title: "Makespan against the number of forwarding units".into(),
+        takeaway: scale_takeaway(&per_n),
+    }))
+}
 
+/// p99 and mean completion per policy under each fault topology next to its fault-free base.
+fn fault_charts(t: &Table, dir: &Path) -> Result<Vec<Chart>, PlotError> {
+    let mut out = Vec::new();
     for (base_topo, suffix, system) in [
         ("default", "", "measured system"),
         ("no-ceiling", "-no-ceiling", "no ceiling"),
     ] {
-        let faults: Vec<String> = ["slow-machine", "machine-down"]
-            .iter()
-            .map(|f| format!("{f}{suffix}"))
-            .filter(|f| cells(t, "sweep", f).is_some())
-            .collect();
-        let Some(base) = cells(t, "sweep", base_topo) else {
+        let faults = fault_topologies(t, suffix);
+        let Some(base) = sweep(t, base_topo) else {
             continue;
         };
-        if faults.is_empty() {
+        let Some(n) = largest_common_n(t, &faults) else {
             continue;
-        }
+        };
         let topos: Vec<&str> = std::iter::once(base_topo)
             .chain(faults.iter().map(String::as_str))
             .collect();
-        // The largest N every fault topology has.
-        let n = faults
-            .iter()
-            .filter_map(|f| cells(t, "sweep", f))
-            .map(|p| {
-                p.values()
-                    .flat_map(|c| c.keys())
-                    .copied()
-                    .max()
-                    .unwrap_or(0)
-            })
-            .min()
-            .unwrap_or(0);
         let order = policy_order(base.keys().cloned());
         for (metric_stem, what, metric) in [
             (
@@ -383,19 +386,14 @@ pub fn draw_all(t: &Table, dir: &Path) -> Result<Vec<Chart>, PlotError> {
             let groups: Vec<(String, Vec<f64>)> = topos
                 .iter()
                 .map(|topo| {
-                    let policies = cells(t, "sweep", topo);
-                    (
-                        fault_label(topo),
-                        order
-                            .iter()
-                            .map(|p| {
-                                policies
-                                    .and_then(|ps| ps.get(p))
-                                    .and_then(|c| c.get(&n))
-                                    .map_or(f64::NAN, metric)
-                            })
-                            .collect(),
-                    )
+                    let policies = sweep(t, topo);
+                    let values = order.iter().map(|p| {
+                        policies
+                            .and_then(|ps| ps.get(p))
+                            .and_then(|c| c.get(&n))
+                            .map_or(f64::NAN, metric)
+                    });
+                    (fault_label(topo), values.collect())
                 })
                 .collect();
             let stem = format!("faults{suffix}-{metric_stem}");
@@ -421,47 +419,55 @@ pub fn draw_all(t: &Table, dir: &Path) -> Result<Vec<Chart>, PlotError> {
     Ok(out)
 }
 
-fn best_cell<'a>(
-    policies: &'a BTreeMap<String, BTreeMap<u64, Cell>>,
-    p: &str,
-    n: u64,
-) -> Option<&'a Cell> {
-    policies.get(p)?.get(&n)
+/// The fault topologies of the sweep on one base (`suffix` "" or "-no-ceiling") that were run.
+pub fn fault_topologies(t: &Table, suffix: &str) -> Vec<String> {
+    ["slow-machine", "machine-down"]
+        .iter()
+        .map(|f| format!("{f}{suffix}"))
+        .filter(|f| sweep(t, f).is_some())
+        .collect()
+}
+
+fn makespan_takeaway(chart: &VsN, policies: &Policies) -> String {
+    let Some((n, best, ms)) = chart.best_at_largest_n(policies) else {
+        return String::new();
+    };
+    match policies.get("random").and_then(|c| c.get(&n)) {
+        Some(random) => format!(
+            "At N = {n} {best} finishes in {} ({:.0}% of the bound's pace); random takes {}.",
+            secs(ms),
+            100.0
+                * policies[&best]
+                    .get(&n)
+                    .map_or(f64::NAN, |c| c.efficiency.mean),
+            secs(random.makespan_ms.mean)
+        ),
+        None => format!("At N = {n} {best} is fastest: {}.", secs(ms)),
+    }
 }
 
 fn cdf_takeaway(samples: &[(String, Vec<f64>)]) -> String {
-    let median = |v: &Vec<f64>| {
-        let mut v = v.clone();
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let best = samples
+    let medians: Vec<(&String, f64)> = samples
         .iter()
-        .filter(|(_, v)| !v.is_empty())
-        .min_by(|a, b| median(&a.1).total_cmp(&median(&b.1)));
-    let worst = samples
-        .iter()
-        .filter(|(_, v)| !v.is_empty())
-        .max_by(|a, b| median(&a.1).total_cmp(&median(&b.1)));
+        .map(|(p, v)| (p, median(v)))
+        .filter(|(_, m)| m.is_finite())
+        .collect();
+    let best = medians.iter().min_by(|a, b| a.1.total_cmp(&b.1));
+    let worst = medians.iter().max_by(|a, b| a.1.total_cmp(&b.1));
     match (best, worst) {
         (Some(b), Some(w)) => format!(
             "Half the requests are done after {} with {}, after {} with {}.",
-            secs(median(&b.1)),
+            secs(b.1),
             b.0,
-            secs(median(&w.1)),
+            secs(w.1),
             w.0
         ),
         _ => String::new(),
     }
 }
 
-fn efficiency_takeaway(policies: &BTreeMap<String, BTreeMap<u64, Cell>>) -> String {
-    let ns: Vec<u64> = {
-        let mut v: Vec<u64> = policies.values().flat_map(|c| c.keys().copied()).collect();
-        v.sort();
-        v.dedup();
-        v
-    };
+fn efficiency_takeaway(policies: &Policies) -> String {
+    let ns = ns(policies);
     let within: Vec<String> = policy_order(policies.keys().cloned())
         .into_iter()
         .filter(|p| {
@@ -499,42 +505,54 @@ fn per_machine_takeaway(at: &[(&String, &Cell)]) -> String {
     }
 }
 
+/// Per N, K = 1 against the fastest K; then where more units stop helping, and whether the
+/// machines are then the limit (their bound above the forwarding units').
 fn scale_takeaway(per_n: &BTreeMap<u64, Vec<(f64, Cell)>>) -> String {
+    let fastest = |pts: &[(f64, Cell)]| -> Option<(f64, f64)> {
+        pts.iter()
+            .map(|(k, c)| (*k, c.makespan_ms.mean))
+            .filter(|(_, ms)| ms.is_finite())
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+    };
     let mut parts = Vec::new();
     for (n, pts) in per_n {
         let k1 = pts.iter().find(|(k, _)| *k == 1.0);
-        let best = pts
-            .iter()
-            .min_by(|a, b| a.1.makespan_ms.mean.total_cmp(&b.1.makespan_ms.mean));
-        if let (Some((_, c1)), Some((kb, cb))) = (k1, best) {
-            parts.push(format!(
-                "N = {n}: {:.1}× faster with K = {kb} ({} → {})",
-                c1.makespan_ms.mean / cb.makespan_ms.mean,
-                secs(c1.makespan_ms.mean),
-                secs(cb.makespan_ms.mean)
-            ));
+        if let (Some((_, c1)), Some((kb, best))) = (k1, fastest(pts)) {
+            let one = c1.makespan_ms.mean;
+            parts.push(if kb == 1.0 {
+                format!("N = {n}: fastest with K = 1 ({})", secs(one))
+            } else {
+                format!(
+                    "N = {n}: {} with K = {kb} against {} with K = 1 ({})",
+                    secs(best),
+                    secs(one),
+                    faster_or_slower(one, best)
+                )
+            });
         }
     }
     // Where more units stop helping: the smallest K within 10% of the best, at the largest N.
     let plateau = per_n.values().last().and_then(|pts| {
-        let best = pts
-            .iter()
-            .map(|(_, c)| c.makespan_ms.mean)
-            .fold(f64::INFINITY, f64::min);
-        pts.iter()
-            .find(|(_, c)| c.makespan_ms.mean <= 1.1 * best)
-            .map(|(k, _)| *k)
+        let (_, best) = fastest(pts)?;
+        pts.iter().find(|(_, c)| c.makespan_ms.mean <= 1.1 * best)
     });
     match plateau {
-        Some(k) => format!(
-            "{}; from K = {k} on, more units barely help: the machines are the limit.",
-            parts.join("; ")
-        ),
-        None => parts.join("; "),
+        Some((k, c)) if *k > 1.0 => {
+            let why = if c.machines_bound_ms.mean >= c.forwarders_bound_ms.mean {
+                ": the machines are the limit"
+            } else {
+                ""
+            };
+            format!(
+                "{}; from K = {k} on, more units barely help{why}.",
+                parts.join("; ")
+            )
+        }
+        _ => format!("{}.", parts.join("; ")),
     }
 }
 
-/// "slow-machine-no-ceiling" → "us/0 ×5 slower"-style legend names.
+/// "slow-machine-no-ceiling" → "one machine ×5 slower"-style legend names.
 fn fault_label(topo: &str) -> String {
     let base = topo.trim_end_matches("-no-ceiling");
     match base {
@@ -554,8 +572,7 @@ fn fault_takeaway(
     what: &str,
 ) -> String {
     let get = |topo: &str, p: &str| {
-        t.get("sweep")
-            .and_then(|g| g.get(topo))
+        sweep(t, topo)
             .and_then(|ps| ps.get(p))
             .and_then(|c| c.get(&n))
             .map(metric)
@@ -587,4 +604,65 @@ fn fault_takeaway(
         }
     }
     format!("{}.", parts.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(makespan_ms: f64, machines_ms: f64, forwarders_ms: f64) -> Cell {
+        let one = |v| Spread {
+            mean: v,
+            min: v,
+            max: v,
+        };
+        Cell {
+            runs: 1,
+            makespan_ms: one(makespan_ms),
+            machines_bound_ms: one(machines_ms),
+            forwarders_bound_ms: one(forwarders_ms),
+            ..Cell::default()
+        }
+    }
+
+    #[test]
+    fn more_forwarding_units_that_do_not_help_are_not_called_faster() {
+        let per_n = BTreeMap::from([(
+            1000,
+            vec![
+                (1.0, cell(17_400.0, 5_000.0, 17_000.0)),
+                (3.0, cell(17_600.0, 5_000.0, 6_000.0)),
+            ],
+        )]);
+        let s = scale_takeaway(&per_n);
+        assert!(s.contains("fastest with K = 1 (17.4 s)"), "{s}");
+        assert!(!s.contains("faster") && !s.contains("barely help"), "{s}");
+
+        let per_n = BTreeMap::from([(
+            1000,
+            vec![
+                (1.0, cell(17_400.0, 5_000.0, 17_000.0)),
+                (5.0, cell(5_250.0, 5_000.0, 3_400.0)),
+                (8.0, cell(5_300.0, 5_000.0, 2_100.0)),
+            ],
+        )]);
+        let s = scale_takeaway(&per_n);
+        assert!(
+            s.contains("5.25 s with K = 5 against 17.4 s with K = 1 (3.3× faster)"),
+            "{s}"
+        );
+        assert!(s.contains("from K = 5 on, more units barely help: the machines are the limit"));
+    }
+
+    #[test]
+    fn the_cdf_takeaway_uses_the_median() {
+        let samples = vec![
+            ("a".to_string(), vec![1000.0, 2000.0, 3000.0, 4000.0]),
+            ("b".to_string(), vec![500.0, 700.0, 900.0]),
+        ];
+        assert_eq!(
+            cdf_takeaway(&samples),
+            "Half the requests are done after 0.70 s with b, after 2.50 s with a."
+        );
+    }
 }

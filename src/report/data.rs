@@ -72,6 +72,11 @@ pub struct Cell {
     pub efficiency: Spread,
     pub completion_mean_ms: Spread,
     pub completion_p99_ms: Spread,
+    /// The two bounds whose later one is the lower bound: which one sets the pace.
+    pub machines_bound_ms: Spread,
+    pub forwarders_bound_ms: Spread,
+    /// Forwarding units the runs used (the most over repetitions).
+    pub forwarders: usize,
     pub ok: u64,
     pub failed: u64,
     /// Policies that actually ran (what auto chose), with counts.
@@ -101,6 +106,13 @@ impl Cell {
             efficiency: s(|s| s.efficiency),
             completion_mean_ms: s(|s| s.completion_ms.mean),
             completion_p99_ms: s(|s| s.completion_ms.p99),
+            machines_bound_ms: s(|s| s.machines_bound_ms),
+            forwarders_bound_ms: s(|s| s.forwarders_bound_ms),
+            forwarders: runs
+                .iter()
+                .map(|r| r.summary.forwarders.len())
+                .max()
+                .unwrap_or(0),
             ok: runs.iter().map(|r| r.summary.ok).sum(),
             failed: runs.iter().map(|r| r.summary.failed).sum(),
             ran,
@@ -111,8 +123,53 @@ impl Cell {
     }
 }
 
+/// policy → N → cell: one topology of the sweep, one K of the scale runs.
+pub type Policies = BTreeMap<String, BTreeMap<u64, Cell>>;
+
 /// group → key → policy → N → cell.
-pub type Table = BTreeMap<String, BTreeMap<String, BTreeMap<String, BTreeMap<u64, Cell>>>>;
+pub type Table = BTreeMap<String, BTreeMap<String, Policies>>;
+
+/// The policies run on topology `topo` in the sweep.
+pub fn sweep<'a>(t: &'a Table, topo: &str) -> Option<&'a Policies> {
+    t.get("sweep")?.get(topo)
+}
+
+/// Every N measured under any of the policies, ascending.
+pub fn ns(policies: &Policies) -> Vec<u64> {
+    let mut ns: Vec<u64> = policies.values().flat_map(|c| c.keys().copied()).collect();
+    ns.sort_unstable();
+    ns.dedup();
+    ns
+}
+
+/// The largest N measured under any of the policies.
+pub fn largest_n(policies: &Policies) -> Option<u64> {
+    policies.values().flat_map(|c| c.keys()).copied().max()
+}
+
+/// The largest N that every one of the sweep topologies `topos` has measured.
+pub fn largest_common_n(t: &Table, topos: &[String]) -> Option<u64> {
+    topos
+        .iter()
+        .map(|topo| sweep(t, topo).and_then(largest_n))
+        .collect::<Option<Vec<u64>>>()?
+        .into_iter()
+        .min()
+}
+
+/// The N a sentence is about: the report's reference batch of 1000 when it was measured, else the
+/// largest N.
+pub fn reference_n(policies: &Policies) -> Option<u64> {
+    let ns = ns(policies);
+    if ns.contains(&REFERENCE_N) {
+        Some(REFERENCE_N)
+    } else {
+        ns.last().copied()
+    }
+}
+
+/// The batch size the report's per-machine and CDF charts and its headline describe.
+pub const REFERENCE_N: u64 = 1000;
 
 /// Every run under `root`, sorted by path.
 pub fn load_runs(root: &Path) -> Result<Vec<Run>, DataError> {
