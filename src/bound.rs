@@ -175,6 +175,31 @@ pub fn lower_bound(n: u64, cal: &Calibration) -> Bound {
     }
 }
 
+/// How many jobs each machine (in the calibration's order) could answer by `t`, sent at time 0:
+/// its share of the water level (0 for machines that are down).
+pub fn machine_counts(t: f64, cal: &Calibration) -> Vec<i64> {
+    let overhead = min_overhead(cal);
+    cal.machines
+        .iter()
+        .map(|m| {
+            if !m.up {
+                return 0;
+            }
+            let s = Stream {
+                start: m.latency_ms + m.service_ms + overhead,
+                step: m.service_ms,
+                mult: f64::from(m.concurrency.max(1)),
+            };
+            let c = s.count(t);
+            if c.is_finite() {
+                c.min(1e15) as i64
+            } else {
+                1
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,29 +296,4 @@ mod tests {
         assert!(double < single * 0.6, "{single} vs {double}");
         assert_eq!(lower_bound(0, &cal).lower_bound_ms, 0.0);
     }
-}
-
-/// How many jobs each machine (in the calibration's order) could answer by `t`, sent at time 0:
-/// its share of the water level (0 for machines that are down).
-pub fn machine_counts(t: f64, cal: &Calibration) -> Vec<i64> {
-    let overhead = min_overhead(cal);
-    cal.machines
-        .iter()
-        .map(|m| {
-            if !m.up {
-                return 0;
-            }
-            let s = Stream {
-                start: m.latency_ms + m.service_ms + overhead,
-                step: m.service_ms,
-                mult: f64::from(m.concurrency.max(1)),
-            };
-            let c = s.count(t);
-            if c.is_finite() {
-                c.min(1e15) as i64
-            } else {
-                1
-            }
-        })
-        .collect()
 }

@@ -9,7 +9,6 @@ use cmdunit::policy::{by_name, Decision, ForwarderLoad, JobCtx, MachineLoad, Sta
 use cmdunit::run::run_batch;
 use cmdunit::summary::Summary;
 use run_support::*;
-use std::collections::BTreeMap;
 
 /// Runs a batch against the emulator; policies that plan from a model get the emulated
 /// system's true parameters as their calibration file.

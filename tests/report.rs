@@ -19,13 +19,14 @@ impl Drop for TmpDir {
 }
 
 fn run(root: &Path, rel: &str, n: usize, policy: &str, topo: &Topology, k: usize, scale: f64) {
-    let mut cfg = RunConfig::new(n, policy, Vec::new(), root.join(rel));
+    let mut cfg = RunConfig::new(n as u64, policy, Vec::new(), root.join(rel));
     cfg.emulate = Some(EmulateConfig {
+        topology: topo.clone(),
         forwarders: k,
         awake: true,
     });
-    cfg.topology = Some(topo.clone());
-    cfg.time_scale = scale;
+    cfg.time_scale = cmdunit::timescale::TimeScale::new(scale).unwrap();
+    cfg.use_cache = false;
     cfg.charts = false;
     cfg.progress = false;
     cfg.verbose = false;

@@ -327,12 +327,10 @@ fn disprove_pass(u: &mut LiveUnit) {
             (a.min(r.1), b.max(r.1))
         });
     let spacing = (last - first) / (u.recent.len() - 1) as f64;
-    if spacing.is_finite() {
-        if spacing * 1.25 < pass {
-            u.pass_ms = None;
-            u.pass_samples = 0;
-            u.seeded = false;
-        }
+    if spacing.is_finite() && spacing * 1.25 < pass {
+        u.pass_ms = None;
+        u.pass_samples = 0;
+        u.seeded = false;
     }
 }
 

@@ -197,7 +197,8 @@ mod tests {
 
     #[test]
     fn saved_calibrations_with_bad_figures_are_refused() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut Calibration)>)> = vec![
+        type Break = Box<dyn Fn(&mut Calibration)>;
+        let cases: Vec<(&str, Break)> = vec![
             (
                 "negative latency",
                 Box::new(|c| c.machines[0].latency_ms = -5.0),

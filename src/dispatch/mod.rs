@@ -38,7 +38,6 @@ use health::{MachineHealth, UnitChange, UnitHealth, UnitState};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::Scope;
 use std::time::{Duration, Instant};
 
 /// What the dispatcher needs besides the binder and the transport.
@@ -103,7 +102,12 @@ struct Attempt {
 }
 
 struct State {
-    binder: Box<dyn Binder>,
+    /// Taken out when the batch is over: an agent still blocked in a call (a hedge's losing
+    /// copy) finds it gone and leaves.
+    binder: Option<Box<dyn Binder>>,
+    /// Outcomes waiting to go to the collector, and when the first of them ended.
+    out: Vec<Outcome>,
+    out_since: Option<Instant>,
     next_id: u64,
     retries: VecDeque<u32>,
     alive: HashMap<u32, Alive>,
@@ -118,6 +122,9 @@ struct State {
     max_agents: usize,
     ended: u64,
     stopping: bool,
+    /// The attempt just booked took the last idle agent: its agent starts another one before
+    /// making the call.
+    pending_spawn: bool,
 }
 
 enum Step {
@@ -126,20 +133,24 @@ enum Step {
     Done,
 }
 
-struct Engine<'a> {
-    cfg: &'a DispatchConfig,
-    transport: &'a dyn Transport,
+struct Engine {
+    cfg: DispatchConfig,
+    transport: Arc<dyn Transport>,
     state: Mutex<State>,
     changed: Condvar,
     t0: Instant,
-    sink: Sender<Vec<Outcome>>,
+    /// Dropped when the batch is over, so the collector ends even while a losing hedge's
+    /// agent is still blocked in its call.
+    sink: Mutex<Option<Sender<Vec<Outcome>>>>,
 }
 
-/// Runs the batch to the end, sending every job's [`Outcome`] to `sink` (in batches). Blocks
-/// until every job has ended. `t0` is the batch start all offsets refer to.
+/// Runs the batch to the end, sending every job's [`Outcome`] to `sink` (in batches), and
+/// returns the totals and the binder (for what it learned). Returns as soon as every job has
+/// ended: an agent still waiting on the losing copy of a hedged job is left to finish on its
+/// own (its answer is no longer needed). `t0` is the batch start all offsets refer to.
 pub fn dispatch(
     binder: Box<dyn Binder>,
-    transport: &dyn Transport,
+    transport: Arc<dyn Transport>,
     cfg: &DispatchConfig,
     sink: Sender<Vec<Outcome>>,
     t0: Instant,
@@ -147,7 +158,9 @@ pub fn dispatch(
     let m = cfg.layout.machines.len();
     let k = cfg.forwarders;
     let state = State {
-        binder,
+        binder: Some(binder),
+        out: Vec::new(),
+        out_since: None,
         next_id: 0,
         retries: VecDeque::new(),
         alive: HashMap::new(),
@@ -168,32 +181,67 @@ pub fn dispatch(
         max_agents: cfg.max_agents.max(1),
         ended: 0,
         stopping: false,
+        pending_spawn: false,
     };
-    let engine = Engine {
-        cfg,
+    let engine = Arc::new(Engine {
+        cfg: cfg.clone(),
         transport,
         state: Mutex::new(state),
         changed: Condvar::new(),
         t0,
-        sink,
-    };
+        sink: Mutex::new(Some(sink)),
+    });
     if k == 0 || m == 0 {
         let mut st = engine.lock();
         engine.fail_unissued(&mut st, OutcomeKind::Failed(Failure::Connect));
+    } else if engine.spawn_first() {
+        // Wait for the last outcome, not for the last agent: one may still be blocked on the
+        // losing copy of a hedged job.
+        let mut st = engine.lock();
+        while st.ended < engine.cfg.n {
+            st = engine
+                .changed
+                .wait_timeout(st, IDLE_POLL)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
     } else {
-        std::thread::scope(|s| engine.agent(s));
+        // Not even one thread could be started: this one does the work.
+        Engine::agent(&engine);
     }
-    let mut st = engine.state.into_inner().unwrap_or_else(|p| p.into_inner());
+    let mut st = engine.lock();
+    let binder = st.binder.take();
+    let out = std::mem::take(&mut st.out);
     st.report.agents_peak = st.report.agents_peak.max(1);
     // A unit still refusing connections at the end was lost to this batch, whether or not its
     // last probe had come.
     st.report.forwarders_lost = (0..k)
         .filter(|&f| st.unit_health[f].state != UnitState::Up)
         .collect();
-    (st.report, st.binder)
+    let report = st.report.clone();
+    drop(st);
+    engine.send(out);
+    *engine.sink.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    engine.changed.notify_all();
+    let binder = binder.unwrap_or_else(|| Box::new(Finished));
+    (report, binder)
 }
 
-impl<'a> Engine<'a> {
+/// Stands in for a binder that was already taken (cannot happen: only the first agent, which
+/// returns from [`dispatch`], takes it).
+struct Finished;
+
+impl Binder for Finished {
+    fn next(&mut self, _view: &View, _job: Option<&JobCtx>) -> Decision {
+        Decision::Wait { until_ms: None }
+    }
+    fn observe(&mut self, _view: &View, _obs: &Observation) {}
+    fn reason(&self) -> String {
+        String::new()
+    }
+}
+
+impl Engine {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panicking agent must not take the whole batch down with a poisoned lock.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
@@ -207,43 +255,37 @@ impl<'a> Engine<'a> {
         self.cfg.cancel.load(Ordering::Relaxed)
     }
 
-    /// One agent: takes steps until the batch is over. The calling thread is the first agent,
-    /// so a batch runs even if no other thread can be started.
-    fn agent<'s>(&'s self, scope: &'s Scope<'s, '_>)
-    where
-        'a: 's,
-    {
-        let mut caller = self.transport.caller();
-        let mut out = OutBatch::new(self.sink.clone());
-        let mut last_call = Duration::ZERO;
-        let mut st = self.lock();
+    /// One agent: takes steps until the batch is over.
+    fn agent(this: &Arc<Engine>) {
+        let mut caller = this.transport.caller();
+        let mut st = this.lock();
         loop {
-            match self.step(&mut st, scope) {
+            match this.step(&mut st) {
                 Step::Attempt(a) => {
+                    let batch = this.due_outcomes(&mut st, false);
+                    let spawn = std::mem::take(&mut st.pending_spawn);
                     drop(st);
-                    // A long call would hold finished rows back: send them first.
-                    if last_call > LONG_CALL {
-                        out.flush();
+                    if spawn {
+                        this.spawn();
                     }
+                    this.send(batch);
                     let t = Instant::now();
-                    let sent = self.cfg.time_scale.to_model_ms(t - self.t0);
+                    let sent = this.cfg.time_scale.to_model_ms(t - this.t0);
                     let result = caller.call(usize::from(a.route.forwarder), a.route.target);
-                    let done = Instant::now();
-                    last_call = done - t;
-                    let end = self.cfg.time_scale.to_model_ms(done - self.t0);
-                    st = self.lock();
-                    self.finish(&mut st, a, sent, end, result, &mut out);
-                    if out.due() {
-                        drop(st);
-                        out.flush();
-                        st = self.lock();
+                    let end = this.cfg.time_scale.to_model_ms(Instant::now() - this.t0);
+                    st = this.lock();
+                    if st.binder.is_none() {
+                        // The batch ended while this copy was out: nothing left to do.
+                        return;
                     }
+                    this.finish(&mut st, a, sent, end, result);
                 }
                 Step::Wait(until) => {
-                    if !out.is_empty() {
+                    let batch = this.due_outcomes(&mut st, true);
+                    if !batch.is_empty() {
                         drop(st);
-                        out.flush();
-                        st = self.lock();
+                        this.send(batch);
+                        st = this.lock();
                         continue;
                     }
                     let wait = until
@@ -251,7 +293,7 @@ impl<'a> Engine<'a> {
                         .unwrap_or(IDLE_POLL)
                         .clamp(Duration::from_micros(50), IDLE_POLL);
                     st.idle += 1;
-                    st = self
+                    st = this
                         .changed
                         .wait_timeout(st, wait)
                         .unwrap_or_else(|p| p.into_inner())
@@ -262,41 +304,67 @@ impl<'a> Engine<'a> {
             }
         }
         drop(st);
-        out.flush();
-        self.changed.notify_all();
+        this.changed.notify_all();
     }
 
-    /// Starts one more agent thread if allowed; false when none could be started.
-    fn spawn<'s>(&'s self, st: &mut State, scope: &'s Scope<'s, '_>) -> bool
-    where
-        'a: 's,
-    {
-        if st.agents >= st.max_agents {
-            return false;
+    /// Outcomes due to go to the collector: a full batch, an old one, or any when `all`.
+    fn due_outcomes(&self, st: &mut State, all: bool) -> Vec<Outcome> {
+        let due = st.out.len() >= BATCH
+            || st.out_since.is_some_and(|t| t.elapsed() >= BATCH_AGE)
+            || (all && !st.out.is_empty());
+        if due {
+            st.out_since = None;
+            std::mem::take(&mut st.out)
+        } else {
+            Vec::new()
         }
+    }
+
+    fn send(&self, batch: Vec<Outcome>) {
+        if batch.is_empty() {
+            return;
+        }
+        if let Some(sink) = self.sink.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            // The collector outlives the batch; if it is gone the run is failing anyway.
+            let _ = sink.send(batch);
+        }
+    }
+
+    /// Starts the first agent; false when no thread can be started.
+    fn spawn_first(self: &Arc<Engine>) -> bool {
+        let engine = self.clone();
+        std::thread::Builder::new()
+            .name("agent".into())
+            .stack_size(AGENT_STACK)
+            .spawn(move || Engine::agent(&engine))
+            .is_ok()
+    }
+
+    /// Starts one more agent thread if allowed.
+    fn spawn(self: &Arc<Engine>) {
+        {
+            let mut st = self.lock();
+            if st.agents >= st.max_agents || st.binder.is_none() {
+                return;
+            }
+            st.agents += 1;
+            st.report.agents_peak = st.report.agents_peak.max(st.agents);
+        }
+        let engine = self.clone();
         let started = std::thread::Builder::new()
             .name("agent".into())
             .stack_size(AGENT_STACK)
-            .spawn_scoped(scope, move || self.agent(scope));
-        match started {
-            Ok(_) => {
-                st.agents += 1;
-                st.report.agents_peak = st.report.agents_peak.max(st.agents);
-                true
-            }
-            Err(_) => {
-                // Fewer agents than wanted is slower but still correct: stop trying.
-                st.max_agents = st.agents;
-                false
-            }
+            .spawn(move || Engine::agent(&engine));
+        if started.is_err() {
+            // Fewer agents than wanted is slower but still correct: stop trying.
+            let mut st = self.lock();
+            st.agents -= 1;
+            st.max_agents = st.agents;
         }
     }
 
     /// The next thing this agent should do.
-    fn step<'s>(&'s self, st: &mut State, scope: &'s Scope<'s, '_>) -> Step
-    where
-        'a: 's,
-    {
+    fn step(&self, st: &mut State) -> Step {
         let now = Instant::now();
         if self.cancelled() && !st.stopping {
             self.stop(st);
@@ -352,7 +420,10 @@ impl<'a> Engine<'a> {
             unissued,
             alive: st.alive.len(),
         };
-        let decision = st.binder.next(&view, job.as_ref());
+        let Some(binder) = st.binder.as_mut() else {
+            return Step::Done;
+        };
+        let decision = binder.next(&view, job.as_ref());
         let (attempt, more) = match decision {
             Decision::Send { route, more } => match job {
                 Some(ctx) => (self.book_job(st, ctx, route, now_ms), more),
@@ -375,8 +446,8 @@ impl<'a> Engine<'a> {
         // if none is left idle.
         if more && st.idle > 0 {
             self.changed.notify_one();
-        } else if st.idle == 0 {
-            self.spawn(st, scope);
+        } else if st.idle == 0 && st.agents < st.max_agents {
+            st.pending_spawn = true;
         }
         Step::Attempt(attempt)
     }
@@ -502,7 +573,6 @@ impl<'a> Engine<'a> {
         sent: f64,
         end: f64,
         result: Result<WorkAnswer, Failure>,
-        out: &mut OutBatch,
     ) {
         let f = usize::from(a.route.forwarder);
         st.forwarders[f].in_flight = st.forwarders[f].in_flight.saturating_sub(1);
@@ -574,7 +644,9 @@ impl<'a> Engine<'a> {
                 unissued,
                 alive,
             };
-            st.binder.observe(&view, &obs);
+            if let Some(b) = st.binder.as_mut() {
+                b.observe(&view, &obs);
+            }
         }
         let Some(job) = st.alive.get_mut(&a.id) else {
             return;
@@ -610,7 +682,7 @@ impl<'a> Engine<'a> {
                 if job.in_flight == 0 {
                     st.alive.remove(&a.id);
                 }
-                self.ended(st, o, out);
+                self.ended(st, o);
             }
             Err(failure) => {
                 job.last_failure = Some(failure);
@@ -653,14 +725,18 @@ impl<'a> Engine<'a> {
                 let mut o = outcome(OutcomeKind::Failed(failure), None, None, job.start_ms);
                 o.attempts = job.attempts;
                 st.alive.remove(&a.id);
-                self.ended(st, o, out);
+                self.ended(st, o);
             }
         }
     }
 
-    fn ended(&self, st: &mut State, o: Outcome, out: &mut OutBatch) {
+    fn ended(&self, st: &mut State, o: Outcome) {
         st.ended += 1;
-        out.push(o);
+        if st.out.is_empty() {
+            st.out_since = Some(Instant::now());
+            st.out.reserve(BATCH);
+        }
+        st.out.push(o);
         if st.ended >= self.cfg.n {
             self.changed.notify_all();
         }
@@ -687,9 +763,8 @@ impl<'a> Engine<'a> {
                 ended.push(o);
             }
         }
-        st.ended += ended.len() as u64;
-        if !ended.is_empty() {
-            let _ = self.sink.send(ended);
+        for o in ended {
+            self.ended(st, o);
         }
         self.fail_unissued(st, OutcomeKind::Cancelled);
         self.changed.notify_all();
@@ -727,9 +802,8 @@ impl<'a> Engine<'a> {
                 ended.push(o);
             }
         }
-        st.ended += ended.len() as u64;
-        if !ended.is_empty() {
-            let _ = self.sink.send(ended);
+        for o in ended {
+            self.ended(st, o);
         }
         self.fail_unissued(st, OutcomeKind::Failed(failure));
         self.changed.notify_all();
@@ -740,50 +814,7 @@ impl<'a> Engine<'a> {
 const AGENT_STACK: usize = 256 * 1024;
 /// An idle agent asks again at least this often.
 const IDLE_POLL: Duration = Duration::from_millis(20);
-/// A call longer than this suggests the next will be long too: finished rows are sent first.
-const LONG_CALL: Duration = Duration::from_millis(2);
 /// Outcomes per batch sent to the collector.
 const BATCH: usize = 256;
 /// A batch is sent at the latest this long after its first outcome.
 const BATCH_AGE: Duration = Duration::from_millis(100);
-
-/// An agent's outcomes on their way to the collector.
-struct OutBatch {
-    sink: Sender<Vec<Outcome>>,
-    buf: Vec<Outcome>,
-    first: Option<Instant>,
-}
-
-impl OutBatch {
-    fn new(sink: Sender<Vec<Outcome>>) -> OutBatch {
-        OutBatch {
-            sink,
-            buf: Vec::new(),
-            first: None,
-        }
-    }
-
-    fn push(&mut self, o: Outcome) {
-        if self.buf.is_empty() {
-            self.first = Some(Instant::now());
-            self.buf.reserve(BATCH);
-        }
-        self.buf.push(o);
-    }
-
-    fn is_empty(&self) -> bool {
-        self.buf.is_empty()
-    }
-
-    fn due(&self) -> bool {
-        self.buf.len() >= BATCH || self.first.is_some_and(|t| t.elapsed() >= BATCH_AGE)
-    }
-
-    fn flush(&mut self) {
-        if !self.buf.is_empty() {
-            // The collector outlives every agent; if it is gone the run is failing anyway.
-            let _ = self.sink.send(std::mem::take(&mut self.buf));
-            self.first = None;
-        }
-    }
-}

@@ -106,12 +106,12 @@ fn run_binder(
         + 'static,
 ) -> Run {
     let calls = Arc::new(AtomicU64::new(0));
-    let transport = Scripted {
+    let transport: Arc<dyn Transport> = Arc::new(Scripted {
         script: Arc::new(script),
         calls: calls.clone(),
-    };
+    });
     let (tx, rx): (_, Receiver<Vec<Outcome>>) = crossbeam_channel::unbounded();
-    let (report, _) = dispatch(binder, &transport, cfg, tx, Instant::now());
+    let (report, _) = dispatch(binder, transport, cfg, tx, Instant::now());
     let outcomes: Vec<Outcome> = rx.try_iter().flatten().collect();
     Run {
         report,
@@ -341,9 +341,9 @@ fn a_hedge_wins_the_race_and_the_job_still_ends_once() {
     assert_eq!(run.report.hedges_won, 1);
     assert_eq!(run.outcomes[0].machine, Some(1));
     assert_eq!(run.outcomes[0].attempts, 2);
-    // The outcome came with the hedge, long before the hung copy answered.
+    // The outcome came with the hedge, and the batch ended without waiting for the hung copy.
     assert!(run.outcomes[0].end_ms < 300.0, "{:?}", run.outcomes[0]);
-    assert!(started.elapsed() >= Duration::from_millis(400));
+    assert!(started.elapsed() < Duration::from_millis(350));
 }
 
 #[test]

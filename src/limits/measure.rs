@@ -286,14 +286,14 @@ pub fn measure(system: &System, plan: &LimitsPlan) -> anyhow::Result<Limits> {
     let bounds: Vec<(usize, f64, f64)> = ns
         .iter()
         .map(|&n| {
-            let b = lower_bound(n, &cal);
+            let b = lower_bound(n as u64, &cal);
             (n, b.machines_ms, b.forwarders_ms)
         })
         .collect();
     // Where the forwarding unit's bound passes the machines' by more than 10% (at N = 1 the two
     // differ only by one handling stage).
     let bottleneck_from_n = (1..=BOTTLENECK_SEARCH_MAX_N).find(|&n| {
-        let b = lower_bound(n, &cal);
+        let b = lower_bound(n as u64, &cal);
         b.forwarders_ms > 1.1 * b.machines_ms
     });
     let scaling = match &system.model {

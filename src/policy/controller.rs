@@ -83,7 +83,6 @@ impl Policy for Controller {
                     Standing::Fresh
                 },
                 last_done: None,
-                first_answer_latency: None,
                 last_answer_at: None,
                 latency_ewma: None,
             })
@@ -102,6 +101,7 @@ impl Policy for Controller {
             rng: SmallRng::seed_from_u64(input.seed),
             sent: 0,
             hedges: 0,
+            answered: 0,
         }))
     }
 }
@@ -125,7 +125,6 @@ struct MachineCtl {
     standing: Standing,
     /// When its latest answer left it, model ms (answer time minus the trip back).
     last_done: Option<f64>,
-    first_answer_latency: Option<f64>,
     /// When its latest answer arrived, and how long its answers take (EWMA), model ms.
     last_answer_at: Option<f64>,
     latency_ewma: Option<f64>,
@@ -152,6 +151,8 @@ struct ControlLoop {
     rng: SmallRng,
     sent: u64,
     hedges: u64,
+    /// Answers observed so far.
+    answered: u64,
 }
 
 /// A candidate machine's predicted answer.
@@ -300,14 +301,7 @@ impl ControlLoop {
         if self.hedges_left == 0 {
             return None;
         }
-        let slowest_first = self
-            .machines
-            .iter()
-            .filter_map(|c| c.first_answer_latency)
-            .fold(f64::NEG_INFINITY, f64::max);
-        if !slowest_first.is_finite() {
-            return None;
-        }
+        let reference = self.reference_latency()?;
         for ctl in &self.machines {
             let Some(&(job, sent)) = ctl.in_flight.iter().find(|j| !self.hedged.contains(&j.0))
             else {
@@ -315,7 +309,7 @@ impl ControlLoop {
             };
             let oldest = ctl.in_flight.front().map_or(sent, |j| j.1);
             let quiet_since = ctl.last_answer_at.map_or(oldest, |a| a.max(oldest));
-            let usual = ctl.latency_ewma.unwrap_or(0.0).max(slowest_first);
+            let usual = ctl.latency_ewma.unwrap_or(0.0).max(reference);
             if now - quiet_since > SILENT_FACTOR * usual {
                 return Some(job);
             }
@@ -323,21 +317,51 @@ impl ControlLoop {
         None
     }
 
-    /// Marks machines silent for too long as doubtful.
-    fn review(&mut self, now: f64) {
-        let slowest_first = self
+    /// How long answers take now on the quickest machine that answers (its recent average):
+    /// the yardstick of silence — a machine quiet for several times that, while the others
+    /// answer, is asleep, hung or gone. `None` until a machine has answered.
+    fn reference_latency(&self) -> Option<f64> {
+        let r = self
             .machines
             .iter()
-            .filter_map(|c| c.first_answer_latency)
-            .fold(f64::NEG_INFINITY, f64::max);
-        if !slowest_first.is_finite() {
+            .filter_map(|c| c.latency_ewma)
+            .fold(f64::INFINITY, f64::min);
+        r.is_finite().then_some(r)
+    }
+
+    /// A machine worth one job now to refresh what is known of it: it answers, has nothing in
+    /// flight, and the batch has long enough left for its answer to come back well before the
+    /// end. Without this an estimate that went bad — a trip measured while the machine was
+    /// waking, a machine slowed for a while — would never be revisited, since the controller
+    /// avoids what it believes slow.
+    fn probe(&self, view: &View, f: usize) -> Option<usize> {
+        let now = view.now_ms;
+        let done = self.answered.max(1) as f64;
+        let remaining = view.unissued as f64 * now / done;
+        (0..self.machines.len())
+            .filter(|&m| {
+                let ctl = &self.machines[m];
+                ctl.standing == Standing::Known
+                    && ctl.in_flight.is_empty()
+                    && !view.machines[m].ejected
+                    && view.machines[m].in_flight == 0
+            })
+            .filter_map(|m| Some((m, self.predict(m, f, now)? - now)))
+            .filter(|&(_, latency)| remaining > 2.0 * latency)
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(m, _)| m)
+    }
+
+    /// Marks machines that never answered, long after the others did, as doubtful.
+    fn review(&mut self, now: f64) {
+        let Some(reference) = self.reference_latency() else {
             return;
-        }
+        };
         for ctl in &mut self.machines {
             if ctl.standing == Standing::Fresh
                 && ctl
                     .first_sent
-                    .is_some_and(|t| now - t > SILENT_FACTOR * slowest_first)
+                    .is_some_and(|t| now - t > SILENT_FACTOR * reference)
             {
                 ctl.standing = Standing::Doubtful;
             }
@@ -423,6 +447,12 @@ impl Binder for ControlLoop {
                 until_ms: Some(now + self.recheck_ms()),
             };
         };
+        if job.attempt == 0 {
+            if let Some(m) = self.probe(view, f) {
+                let route = self.send(m, f, job.id, now);
+                return Decision::Send { route, more: true };
+            }
+        }
         match self.pick(view, f, job.avoid) {
             Some(p) => {
                 let route = self.send(p.machine, f, job.id, now);
@@ -454,6 +484,7 @@ impl Binder for ControlLoop {
         let f = usize::from(obs.route.forwarder);
         match (obs.result, obs.machine) {
             (Ok(a), Some(m)) if m < self.machines.len() => {
+                self.answered += 1;
                 let latency = obs.latency_ms();
                 self.est.observe(&Sample {
                     forwarder: f,
@@ -465,7 +496,6 @@ impl Binder for ControlLoop {
                 });
                 let ctl = &mut self.machines[m];
                 ctl.standing = Standing::Known;
-                ctl.first_answer_latency.get_or_insert(latency);
                 ctl.last_answer_at = Some(obs.end_ms);
                 ctl.latency_ewma = Some(
                     ctl.latency_ewma

@@ -56,8 +56,7 @@ impl Ewma {
                 .flatten()
                 .copied()
                 .fold(f64::INFINITY, f64::min)
-                .min(1e12)
-                .max(0.0)
+                .clamp(0.0, 1e12)
         })
     }
 }

@@ -67,59 +67,6 @@ impl Window {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::endpoint::Target;
-    use crate::policy::{Answered, Route};
-
-    fn answer(sent: f64, end: f64) -> Observation {
-        Observation {
-            job: 0,
-            route: Route {
-                forwarder: 0,
-                target: Target::Any,
-            },
-            machine: Some(0),
-            sent_ms: sent,
-            end_ms: end,
-            result: Ok(Answered {
-                response_time: 1,
-                work_time: 1,
-            }),
-            superseded: false,
-        }
-    }
-
-    /// A server passing one job per ms with 100 ms of latency keeps ~100 in flight busy: the
-    /// window grows from 16 to about twice that, and no further.
-    #[test]
-    fn the_window_grows_to_twice_what_keeps_the_system_busy() {
-        let mut w = Window::default();
-        let (rate, latency): (f64, f64) = (1.0, 100.0);
-        let mut t = latency;
-        for _ in 0..20_000 {
-            // Window-limited: answers come at min(rate, limit / latency).
-            let r = rate.min(f64::from(w.limit()) / latency);
-            t += 1.0 / r;
-            w.observe(&answer(t - latency, t));
-        }
-        let l = w.limit();
-        assert!((180..=230).contains(&l), "{l}");
-    }
-
-    #[test]
-    fn a_fast_system_gets_a_small_window() {
-        let mut w = Window::default();
-        let mut t = 0.0;
-        for _ in 0..100_000 {
-            t += 0.02;
-            w.observe(&answer(t - 0.1, t));
-        }
-        assert!(w.limit() <= 32, "{}", w.limit());
-    }
-}
-
 /// A rule that names each job's target from its index alone (round robin, random, weighted,
 /// fastest): decided before execution, with no feedback but health.
 pub(crate) trait Rule: Send {
@@ -181,5 +128,58 @@ impl<R: Rule> super::Binder for Paced<R> {
             self.rule.reason(),
             self.window.limit()
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::endpoint::Target;
+    use crate::policy::{Answered, Route};
+
+    fn answer(sent: f64, end: f64) -> Observation {
+        Observation {
+            job: 0,
+            route: Route {
+                forwarder: 0,
+                target: Target::Any,
+            },
+            machine: Some(0),
+            sent_ms: sent,
+            end_ms: end,
+            result: Ok(Answered {
+                response_time: 1,
+                work_time: 1,
+            }),
+            superseded: false,
+        }
+    }
+
+    /// A server passing one job per ms with 100 ms of latency keeps ~100 in flight busy: the
+    /// window grows from 16 to about twice that, and no further.
+    #[test]
+    fn the_window_grows_to_twice_what_keeps_the_system_busy() {
+        let mut w = Window::default();
+        let (rate, latency): (f64, f64) = (1.0, 100.0);
+        let mut t = latency;
+        for _ in 0..20_000 {
+            // Window-limited: answers come at min(rate, limit / latency).
+            let r = rate.min(f64::from(w.limit()) / latency);
+            t += 1.0 / r;
+            w.observe(&answer(t - latency, t));
+        }
+        let l = w.limit();
+        assert!((180..=230).contains(&l), "{l}");
+    }
+
+    #[test]
+    fn a_fast_system_gets_a_small_window() {
+        let mut w = Window::default();
+        let mut t = 0.0;
+        for _ in 0..100_000 {
+            t += 0.02;
+            w.observe(&answer(t - 0.1, t));
+        }
+        assert!(w.limit() <= 32, "{}", w.limit());
     }
 }

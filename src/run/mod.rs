@@ -224,14 +224,14 @@ pub fn run_batch(cfg: &RunConfig) -> Result<Summary, RunError> {
         progress_bar(cfg),
     )
     .map_err(io_err(&csv))?;
-    let transport = HttpTransport::new(
+    let transport: Arc<dyn crate::client::Transport> = Arc::new(HttpTransport::new(
         &sys.urls,
         &sys.layout,
         ClientConfig {
             timeout: cfg.time_scale.to_wall(cfg.timeout_ms),
             max_idle: sys.urls.len(),
         },
-    );
+    ));
     let dcfg = DispatchConfig {
         n: cfg.n,
         forwarders: sys.urls.len(),
@@ -249,7 +249,7 @@ pub fn run_batch(cfg: &RunConfig) -> Result<Summary, RunError> {
     };
     let t0 = Instant::now();
     let lead_ms = cfg.time_scale.to_model_ms(t0 - cfg.started);
-    let (report, binder) = dispatch::dispatch(binder, &transport, &dcfg, tx, t0);
+    let (report, binder) = dispatch::dispatch(binder, transport, &dcfg, tx, t0);
     let predicted = binder.predicted_makespan_ms();
     let mut stats = collector
         .join()

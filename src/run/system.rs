@@ -93,7 +93,8 @@ pub fn open(
 }
 
 /// Asks the units for `GET /` until one answers; returns the machines it names, if any. Fails
-/// only when no unit can be reached at all (a dropped connection is tried again).
+/// only when no unit accepts a connection at all (a dropped connection is tried again; a unit
+/// that accepts and then says nothing in time is reached — the batch will classify it).
 fn describe(
     urls: &[String],
     scale: TimeScale,
@@ -114,7 +115,7 @@ fn describe(
                     reached = true;
                     break;
                 }
-                Err(Failure::Connect) | Err(Failure::Timeout) => continue,
+                Err(Failure::Connect) => continue,
                 Err(_) => {
                     reached = true;
                     break;
