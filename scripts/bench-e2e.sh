@@ -225,17 +225,24 @@ settle() {
 # ---- true_bound SYSTEM N: the true lower bound of N requests on the running system, in WALL ms
 # (the model's ms times the time scale), or null when cmdunit cannot give it yet.
 #   emulated systems: from the model, `cmdunit bound --topology FILE --forwarders K N --format json`
-#   nginx:            measured, `cmdunit calibrate -f URL --time-scale F --format json N`
-#                     (interface assumed until that subcommand exists; adjust here if it differs)
+#   nginx:            measured once per system start with `cmdunit calibrate -f URL --out FILE`
+#                     (bursts through the unit and at each machine), then
+#                     `cmdunit bound --calibration FILE N --format json`
 # Both read `lower_bound_ms` (model ms). NOT the lower_bound_ms of a run's own summary: that one
 # comes from the run's calibration, i.e. from what the client under test believed.
 true_bound() {
     local system=$1 n=$2 js model fargs=() u
     if [ "$system" = nginx ]; then
         has_subcommand calibrate || { echo null; return; }
-        for u in "${FWD_URLS[@]}"; do fargs+=(-f "$u"); done
-        js=$("$CMDUNIT" calibrate "${fargs[@]}" --time-scale "$SCALE" --format json "$n" \
-            2>/dev/null </dev/null) || { echo null; return; }
+        local cal=$TMP/nginx-calibration.json
+        if [ ! -s "$cal" ]; then
+            for u in "${FWD_URLS[@]}"; do fargs+=(-f "$u"); done
+            settle
+            "$CMDUNIT" calibrate "${fargs[@]}" --time-scale "$SCALE" --out "$cal" \
+                >/dev/null 2>&1 </dev/null || { echo null; return; }
+        fi
+        js=$("$CMDUNIT" bound --calibration "$cal" "$n" --format json 2>/dev/null </dev/null) ||
+            { echo null; return; }
     else
         has_subcommand bound || { echo null; return; }
         js=$("$CMDUNIT" bound --topology "$SYS_TOPOLOGY" --forwarders "$SYS_K" "$n" \
@@ -324,7 +331,7 @@ for system in $SYSTEMS; do
         i=$((i + 1))
     done
     stop_system
-    rm -rf "$WARM"
+    rm -rf "$WARM" "$TMP/nginx-calibration.json"
 done
 [ ${#RAN[@]} -gt 0 ] || die "no system ran"
 

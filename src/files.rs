@@ -18,7 +18,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
+        // No fsync: the rename is what makes a process killed at any moment leave a whole file;
+        // forcing the data to disk would cost the user tens of milliseconds per file.
         std::fs::rename(&tmp, path)
     })();
     if result.is_err() {

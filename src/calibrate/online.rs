@@ -25,6 +25,10 @@ use std::collections::VecDeque;
 
 /// Answers kept per unit to estimate its pass rate from a queued stretch.
 const UNIT_WINDOW: usize = 64;
+/// A stage serving one job at a time at a steady pace leaves its queued departures evenly
+/// spaced; gaps that deviate more than this (median absolute deviation over the median gap)
+/// are not a ceiling.
+const MAX_IRREGULARITY: f64 = 0.35;
 /// Queued answers needed before a unit's pass interval is trusted.
 const MIN_UNIT_SAMPLES: usize = 16;
 /// Intervals of a machine's busy stretches after which its measured interval outweighs the
@@ -300,6 +304,16 @@ fn update_pass(u: &mut LiveUnit) {
         return;
     };
     let (best, is_after) = if a.1 < b.1 { (a, true) } else { (b, false) };
+    if best.1 > MAX_IRREGULARITY {
+        // Neither reading is a one-at-a-time stage passing at a steady pace: what looked like
+        // queueing was noise (the client's own scheduling, say), not a ceiling.
+        if !u.seeded {
+            u.pass_ms = None;
+            u.pass_samples = 0;
+            u.stage_after = None;
+        }
+        return;
+    }
     if best.0 > 0.0 && best.0.is_finite() {
         u.pass_ms = Some(best.0);
         u.pass_samples = queued.len();

@@ -72,6 +72,20 @@ impl Policy for Controller {
             None => false,
         };
         let share = ((input.n as f64) * WAVE_SHARE / m as f64).ceil() as u64;
+        // A unit whose ceiling an earlier run measured starts with the window it implies.
+        let typical = {
+            let mut rt0: Vec<f64> = est.machines.iter().filter_map(|e| e.rt0()).collect();
+            median(&mut rt0)
+        };
+        let windows: Vec<Option<f64>> = est
+            .units
+            .iter()
+            .map(|u| {
+                let pass = u.pass_ms.filter(|p| *p > 0.0)?;
+                let base = typical? + u.d_min.unwrap_or(0.0);
+                Some(base / pass + UNIT_QUEUE)
+            })
+            .collect();
         let wave = share.clamp(1, WAVE_MAX) as u32;
         let machines = (0..m)
             .map(|i| MachineCtl {
@@ -92,8 +106,9 @@ impl Policy for Controller {
             urls: input.forwarder_urls.to_vec(),
             est,
             machines,
-            windows: vec![None; k],
+            windows,
             through: vec![Through::default(); k],
+            unit_free: vec![0.0; k],
             wave,
             hedges_left: ((input.n as f64) * HEDGE_SHARE) as u64 + WAVE_MAX * m as u64,
             hedged: HashSet::new(),
@@ -119,8 +134,9 @@ enum Standing {
 }
 
 struct MachineCtl {
-    /// Its attempts in flight: (job, sent), in send order.
-    in_flight: VecDeque<(u32, f64)>,
+    /// Its attempts in flight: (job, sent, when it was expected to reach the machine), in send
+    /// order.
+    in_flight: VecDeque<(u32, f64, f64)>,
     first_sent: Option<f64>,
     standing: Standing,
     /// When its latest answer left it, model ms (answer time minus the trip back).
@@ -144,6 +160,9 @@ struct ControlLoop {
     /// Per unit, its in-flight window; `None` while it has shown no ceiling.
     windows: Vec<Option<f64>>,
     through: Vec<Through>,
+    /// Per unit, when its stage is expected to be free of the jobs sent through it (units with
+    /// a ceiling).
+    unit_free: Vec<f64>,
     wave: u32,
     hedges_left: u64,
     hedged: HashSet<u32>,
@@ -200,15 +219,15 @@ impl ControlLoop {
                 let half = trip / 2.0;
                 let back = half + d_fixed;
                 let mut free = ctl.last_done.unwrap_or(f64::NEG_INFINITY);
-                for (i, &(_, sent)) in ctl.in_flight.iter().enumerate() {
-                    let mut done = (sent + half).max(free) + interval;
+                for (i, &(_, _, arrive)) in ctl.in_flight.iter().enumerate() {
+                    let mut done = arrive.max(free) + interval;
                     if i == 0 {
                         // Not answered yet: it cannot have left the machine long ago.
                         done = done.max(now - back);
                     }
                     free = done;
                 }
-                let start = (now + queue + half).max(free);
+                let start = (self.exit_time(f, now, queue) + half).max(free);
                 Some(start + interval + (service - interval) + back)
             }
             None => {
@@ -241,6 +260,19 @@ impl ControlLoop {
         }
     }
 
+    /// The end of the batch: what is left to send fits in what the machines keep in flight.
+    /// Caps keep jobs in cmdunit so that they can still go anywhere; once the rest of the batch
+    /// is no more than one round of in-flight work, there is nothing left to keep flexible, and
+    /// the last jobs are placed where they are answered soonest even if a machine then holds a
+    /// little more than keeps it busy (the water filling of the end).
+    fn endgame(&self, view: &View, f: usize) -> bool {
+        let room: u64 = (0..self.machines.len())
+            .filter(|&m| self.machines[m].standing == Standing::Known && !view.machines[m].ejected)
+            .map(|m| u64::from(self.cap(m, f)))
+            .sum();
+        view.unissued <= room
+    }
+
     /// The usable unit with the most room in its window.
     fn unit(&self, view: &View) -> Option<usize> {
         (0..view.forwarders.len())
@@ -265,11 +297,14 @@ impl ControlLoop {
         let now = view.now_ms;
         let mut best: Option<Pick> = None;
         let mut ties = 0u32;
+        let endgame = self.endgame(view, f);
         for m in 0..self.machines.len() {
             if view.machines[m].ejected || Some(m) == avoid {
                 continue;
             }
-            if view.machines[m].in_flight >= self.cap(m, f) {
+            let capped = view.machines[m].in_flight >= self.cap(m, f);
+            let known = self.machines[m].standing == Standing::Known;
+            if capped && !(endgame && known) {
                 continue;
             }
             let Some(answer) = self.predict(m, f, now) else {
@@ -303,7 +338,7 @@ impl ControlLoop {
         }
         let reference = self.reference_latency()?;
         for ctl in &self.machines {
-            let Some(&(job, sent)) = ctl.in_flight.iter().find(|j| !self.hedged.contains(&j.0))
+            let Some(&(job, sent, _)) = ctl.in_flight.iter().find(|j| !self.hedged.contains(&j.0))
             else {
                 continue;
             };
@@ -393,9 +428,25 @@ impl ControlLoop {
         });
     }
 
+    /// When a job sent now through `f` would leave the unit's stage: after the jobs already
+    /// sent through it, one pass each, where the unit has shown a ceiling; else after the
+    /// queueing it shows now.
+    fn exit_time(&self, f: usize, now: f64, queue: f64) -> f64 {
+        match self.est.units.get(f).and_then(|u| u.pass_ms) {
+            Some(pass) => now.max(self.unit_free[f]) + pass,
+            None => now + queue,
+        }
+    }
+
     fn send(&mut self, m: usize, f: usize, job: u32, now: f64) -> Route {
+        let (_, queue) = self.unit_times(f);
+        let exit = self.exit_time(f, now, queue);
+        if self.est.units.get(f).is_some_and(|u| u.pass_ms.is_some()) {
+            self.unit_free[f] = exit;
+        }
+        let half = self.machine_times(m).map_or(0.0, |t| t.0 / 2.0);
         let ctl = &mut self.machines[m];
-        ctl.in_flight.push_back((job, now));
+        ctl.in_flight.push_back((job, now, exit + half));
         ctl.first_sent.get_or_insert(now);
         self.sent += 1;
         Route {
