@@ -210,36 +210,44 @@ impl ControlLoop {
         Some((median(&mut lat)?, median(&mut int)?))
     }
 
-    /// When a job sent now through `f` to `m` would be answered.
+    /// When a job sent now through `f` to `m` would be answered: the jobs it already has are
+    /// replayed through its queue (each arriving half a trip after it left the unit, served one
+    /// interval after the other, the first not before what its last answer showed nor so early
+    /// that it should have come back by now), and the new job is served after them.
+    ///
+    /// A machine that has not answered yet is predicted the same way with the typical trip and
+    /// interval of those that have — its trip no shorter than the time it has been silent — so
+    /// that it neither attracts every job nor is written off before it could have answered.
     fn predict(&self, m: usize, f: usize, now: f64) -> Option<f64> {
         let ctl = &self.machines[m];
         let (d_fixed, queue) = self.unit_times(f);
-        match self.machine_times(m) {
-            Some((trip, interval, service)) => {
-                let half = trip / 2.0;
-                let back = half + d_fixed;
-                let mut free = ctl.last_done.unwrap_or(f64::NEG_INFINITY);
-                for (i, &(_, _, arrive)) in ctl.in_flight.iter().enumerate() {
-                    let mut done = arrive.max(free) + interval;
-                    if i == 0 {
-                        // Not answered yet: it cannot have left the machine long ago.
-                        done = done.max(now - back);
-                    }
-                    free = done;
-                }
-                let start = (self.exit_time(f, now, queue) + half).max(free);
-                Some(start + interval + (service - interval) + back)
-            }
+        let (trip, interval, service, known) = match self.machine_times(m) {
+            Some((trip, interval, service)) => (trip, interval, service, true),
             None => {
-                // Never answered: at least as far as the time it has been silent, at least as
-                // far as the others typically are, and behind what it already has.
+                let Some((lat, interval)) = self.typical_known() else {
+                    // Nothing known of any machine: the count alone decides, jobs spread evenly.
+                    return Some(now + ctl.in_flight.len() as f64);
+                };
+                let interval = interval.max(1e-3);
                 let silent = ctl.first_sent.map_or(0.0, |t| (now - t).max(0.0));
-                let (lat, interval) = self.typical_known().unwrap_or((0.0, 0.0));
-                // With nothing known the count alone decides: jobs spread evenly.
-                let per_job = interval.max(1e-3);
-                Some(now + lat.max(silent) + per_job * ctl.in_flight.len() as f64 + d_fixed)
+                let trip = (lat - interval).max(silent - interval - d_fixed).max(0.0);
+                (trip, interval, interval, false)
             }
+        };
+        let half = trip / 2.0;
+        let back = half + d_fixed;
+        let mut free = ctl.last_done.unwrap_or(f64::NEG_INFINITY);
+        for (i, &(_, sent, arrive)) in ctl.in_flight.iter().enumerate() {
+            let arrive = if known { arrive } else { sent + half };
+            let mut done = arrive.max(free) + interval;
+            if i == 0 {
+                // Not answered yet: it cannot have left the machine long ago.
+                done = done.max(now - back);
+            }
+            free = done;
         }
+        let start = (self.exit_time(f, now, queue) + half).max(free);
+        Some(start + service + back)
     }
 
     /// What keeps machine `m` busy, plus slack; for a machine not yet answered, the first wave.
@@ -266,6 +274,15 @@ impl ControlLoop {
     /// the last jobs are placed where they are answered soonest even if a machine then holds a
     /// little more than keeps it busy (the water filling of the end).
     fn endgame(&self, view: &View, f: usize) -> bool {
+        if self
+            .machines
+            .iter()
+            .any(|c| c.standing == Standing::Fresh)
+        {
+            // A machine has yet to answer: what it will say is worth waiting for, so jobs go
+            // out as places free up rather than all at once on a partial picture.
+            return false;
+        }
         let room: u64 = (0..self.machines.len())
             .filter(|&m| self.machines[m].standing == Standing::Known && !view.machines[m].ejected)
             .map(|m| u64::from(self.cap(m, f)))
