@@ -124,7 +124,7 @@ struct State {
     stopping: bool,
     /// The attempt just booked took the last idle agent: its agent starts another one before
     /// making the call.
-    pending_spawn: bool,
+    pending_spawn: u32,
 }
 
 enum Step {
@@ -181,7 +181,7 @@ pub fn dispatch(
         max_agents: cfg.max_agents.max(1),
         ended: 0,
         stopping: false,
-        pending_spawn: false,
+        pending_spawn: 0,
     };
     let engine = Arc::new(Engine {
         cfg: cfg.clone(),
@@ -265,7 +265,7 @@ impl Engine {
                     let batch = this.due_outcomes(&mut st, false);
                     let spawn = std::mem::take(&mut st.pending_spawn);
                     drop(st);
-                    if spawn {
+                    for _ in 0..spawn {
                         this.spawn();
                     }
                     this.send(batch);
@@ -442,12 +442,16 @@ impl Engine {
                 return Step::Wait(at);
             }
         };
-        // Keep one agent free for what comes next: wake one if another send is due now, start one
-        // if none is left idle.
+        // Keep one agent free for what comes next: wake one if another send is due now, start
+        // one if none is left idle — two when more sends are due, so that a burst the binder
+        // wants at once (a first wave) gets its threads in a few doublings, not one by one.
         if more && st.idle > 0 {
             self.changed.notify_one();
         } else if st.idle == 0 && st.agents < st.max_agents {
-            st.pending_spawn = true;
+            // Never more than one spare beyond what is in flight.
+            let in_flight: u32 = st.forwarders.iter().map(|f| f.in_flight).sum();
+            let spare = (in_flight as usize + 2).saturating_sub(st.agents) as u32;
+            st.pending_spawn = (if more { 2 } else { 1 }).min(spare);
         }
         Step::Attempt(attempt)
     }

@@ -274,11 +274,7 @@ impl ControlLoop {
     /// the last jobs are placed where they are answered soonest even if a machine then holds a
     /// little more than keeps it busy (the water filling of the end).
     fn endgame(&self, view: &View, f: usize) -> bool {
-        if self
-            .machines
-            .iter()
-            .any(|c| c.standing == Standing::Fresh)
-        {
+        if self.machines.iter().any(|c| c.standing == Standing::Fresh) {
             // A machine has yet to answer: what it will say is worth waiting for, so jobs go
             // out as places free up rather than all at once on a partial picture.
             return false;
@@ -310,7 +306,7 @@ impl ControlLoop {
     }
 
     /// The machine where a job sent now through `f` would be answered soonest.
-    fn pick(&mut self, view: &View, f: usize, avoid: Option<usize>) -> Option<Pick> {
+    fn pick(&mut self, view: &View, f: usize, avoid: Option<usize>, retry: bool) -> Option<Pick> {
         let now = view.now_ms;
         let mut best: Option<Pick> = None;
         let mut ties = 0u32;
@@ -320,8 +316,12 @@ impl ControlLoop {
                 continue;
             }
             let capped = view.machines[m].in_flight >= self.cap(m, f);
-            let known = self.machines[m].standing == Standing::Known;
-            if capped && !(endgame && known) {
+            let standing = self.machines[m].standing;
+            // A retry has already waited for one answer: it may go to a machine still in its
+            // first wave rather than wait for a place to free up.
+            let lifted =
+                (endgame && standing == Standing::Known) || (retry && standing == Standing::Fresh);
+            if capped && !lifted {
                 continue;
             }
             let Some(answer) = self.predict(m, f, now) else {
@@ -497,7 +497,7 @@ impl Binder for ControlLoop {
                 .machines
                 .iter()
                 .position(|c| c.in_flight.iter().any(|j| j.0 == stuck));
-            if let Some(p) = self.pick(view, f, from) {
+            if let Some(p) = self.pick(view, f, from, false) {
                 self.hedged.insert(stuck);
                 self.hedges_left = self.hedges_left.saturating_sub(1);
                 self.hedges += 1;
@@ -521,7 +521,7 @@ impl Binder for ControlLoop {
                 return Decision::Send { route, more: true };
             }
         }
-        match self.pick(view, f, job.avoid) {
+        match self.pick(view, f, job.avoid, job.attempt > 0) {
             Some(p) => {
                 let route = self.send(p.machine, f, job.id, now);
                 Decision::Send {
