@@ -16,8 +16,14 @@
 
 use crate::endpoint::{Layout, Target, WorkAnswer, MAX_ANSWER_MS};
 pub use crate::outcome::Failure;
+use std::collections::HashMap;
 use std::io::ErrorKind;
+use std::sync::Mutex;
 use std::time::Duration;
+use ureq::config::Config;
+use ureq::http::Uri;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use ureq::Agent;
 
 /// Makes one [`Caller`] per agent thread.
@@ -61,7 +67,7 @@ const MAX_BODY: u64 = 64 * 1024;
 impl Client {
     pub fn new(cfg: &ClientConfig) -> Client {
         let connect = cfg.timeout.min(Duration::from_secs(10));
-        let agent: Agent = Agent::config_builder()
+        let config = Agent::config_builder()
             .http_status_as_error(false)
             .max_idle_connections(cfg.max_idle.max(1))
             .max_idle_connections_per_host(cfg.max_idle.max(1))
@@ -69,8 +75,12 @@ impl Client {
             .timeout_global(Some(cfg.timeout))
             .timeout_connect(Some(connect))
             .no_delay(true)
-            .build()
-            .into();
+            .build();
+        let agent = Agent::with_parts(
+            config,
+            DefaultConnector::default(),
+            OnceResolver::default(),
+        );
         Client { agent }
     }
 
@@ -105,6 +115,43 @@ impl Client {
             Failure::Connect => Failure::Connect,
             _ => Failure::BadResponse,
         })
+    }
+}
+
+/// Resolves each host once per agent. ureq resolves the host of every request — even one that
+/// goes out on a kept-alive connection — and, with a timeout set, does so on a thread of its own:
+/// a thread created per request, which cost more than the request itself against a fast server.
+/// The forwarding units' addresses do not change during a batch, so the first answer is kept.
+#[derive(Default)]
+struct OnceResolver {
+    known: Mutex<HashMap<String, ResolvedSocketAddrs>>,
+    resolver: DefaultResolver,
+}
+
+impl std::fmt::Debug for OnceResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnceResolver")
+    }
+}
+
+impl Resolver for OnceResolver {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        config: &Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let key = uri
+            .authority()
+            .map(|a| format!("{:?}{a}", uri.scheme_str()))
+            .unwrap_or_default();
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(addrs) = known.get(&key) {
+            return Ok(addrs.clone());
+        }
+        let addrs = self.resolver.resolve(uri, config, timeout)?;
+        known.insert(key, addrs.clone());
+        Ok(addrs)
     }
 }
 
