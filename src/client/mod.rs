@@ -79,7 +79,7 @@ impl Client {
         let agent = Agent::with_parts(
             config,
             DefaultConnector::default(),
-            OnceResolver::default(),
+            OnceResolver::<DefaultResolver>::default(),
         );
         Client { agent }
     }
@@ -123,18 +123,18 @@ impl Client {
 /// a thread created per request, which cost more than the request itself against a fast server.
 /// The forwarding units' addresses do not change during a batch, so the first answer is kept.
 #[derive(Default)]
-struct OnceResolver {
+struct OnceResolver<R = DefaultResolver> {
     known: Mutex<HashMap<String, ResolvedSocketAddrs>>,
-    resolver: DefaultResolver,
+    resolver: R,
 }
 
-impl std::fmt::Debug for OnceResolver {
+impl<R> std::fmt::Debug for OnceResolver<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("OnceResolver")
     }
 }
 
-impl Resolver for OnceResolver {
+impl<R: Resolver> Resolver for OnceResolver<R> {
     fn resolve(
         &self,
         uri: &Uri,
@@ -285,6 +285,75 @@ mod tests {
         assert!(!Failure::Status(404).retriable());
         assert!(Failure::Connect.retriable());
         assert!(!Failure::BadResponse.retriable());
+    }
+
+    /// Counts the lookups it is asked for.
+    #[derive(Debug, Default)]
+    struct Counting(std::sync::atomic::AtomicUsize);
+
+    impl Resolver for Counting {
+        fn resolve(
+            &self,
+            uri: &Uri,
+            config: &Config,
+            timeout: NextTimeout,
+        ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            DefaultResolver::default().resolve(uri, config, timeout)
+        }
+    }
+
+    #[test]
+    fn a_host_is_resolved_once_per_agent_not_once_per_request() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            for stream in listener.incoming() {
+                let Ok(mut s) = stream else { continue };
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    let body = r#"{"machine": "Machine 0", "region": "us", "response_time": 1, "work_time": 1}"#;
+                    while let Ok(n) = s.read(&mut buf) {
+                        if n == 0 {
+                            return;
+                        }
+                        let _ = write!(
+                            s,
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                    }
+                });
+            }
+        });
+        let resolver = OnceResolver::<Counting>::default();
+        let counted = std::sync::Arc::new(resolver);
+        #[derive(Debug)]
+        struct Shared(std::sync::Arc<OnceResolver<Counting>>);
+        impl Resolver for Shared {
+            fn resolve(
+                &self,
+                uri: &Uri,
+                config: &Config,
+                timeout: NextTimeout,
+            ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+                self.0.resolve(uri, config, timeout)
+            }
+        }
+        let config = Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(5)))
+            .build();
+        let agent = Agent::with_parts(
+            config,
+            DefaultConnector::default(),
+            Shared(counted.clone()),
+        );
+        let client = Client { agent };
+        for _ in 0..20 {
+            assert!(client.get_work(&format!("http://{addr}"), "/work/us/0").is_ok());
+        }
+        assert_eq!(counted.resolver.0.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[test]
