@@ -344,16 +344,17 @@ mod tests {
         let config = Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(5)))
             .build();
-        let agent = Agent::with_parts(
-            config,
-            DefaultConnector::default(),
-            Shared(counted.clone()),
-        );
+        let agent = Agent::with_parts(config, DefaultConnector::default(), Shared(counted.clone()));
         let client = Client { agent };
         for _ in 0..20 {
-            assert!(client.get_work(&format!("http://{addr}"), "/work/us/0").is_ok());
+            assert!(client
+                .get_work(&format!("http://{addr}"), "/work/us/0")
+                .is_ok());
         }
-        assert_eq!(counted.resolver.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(
+            counted.resolver.0.load(std::sync::atomic::Ordering::SeqCst),
+            1
+        );
     }
 
     #[test]

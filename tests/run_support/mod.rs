@@ -36,6 +36,18 @@ pub fn machine<'a>(
         .unwrap()
 }
 
+/// One forwarding unit, machines awake, at time scale `scale`.
+pub fn emulator_at(t: Topology, scale: f64) -> Emulator {
+    Emulator::start(EmulatorConfig {
+        topology: t,
+        time_scale: scale,
+        awake: true,
+        seed: 7,
+        ..EmulatorConfig::default()
+    })
+    .unwrap()
+}
+
 pub fn emulator(t: Topology, forwarders: usize, awake: bool) -> Emulator {
     Emulator::start(EmulatorConfig {
         topology: t,
