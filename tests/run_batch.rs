@@ -147,3 +147,15 @@ fn interrupting_cancels_the_rest_and_still_accounts_for_every_job() {
         .collect();
     assert!((ns.from_id..ns.from_id + ns.count).all(|i| !ids.contains(&i)));
 }
+
+#[test]
+fn an_emulator_that_cannot_start_keeps_its_cause_in_the_error() {
+    let dir = tmp_dir("emulator-error");
+    let mut cfg = config_emulated(10, "auto", topology(|_| {}), 1, true, &dir);
+    // A time scale the run accepts but the emulator refuses (below its smallest).
+    cfg.time_scale = cmdunit::timescale::TimeScale::new(1e-6).unwrap();
+    let err = run_batch(&cfg).unwrap_err();
+    assert!(matches!(err, cmdunit::run::RunError::Emulator(_)), "{err}");
+    let cause = std::error::Error::source(&err).expect("the emulator's own error as the source");
+    assert!(!cause.to_string().is_empty());
+}

@@ -59,6 +59,19 @@ pub struct DispatchConfig {
     pub max_agents: usize,
     /// Set by Ctrl-C or SIGTERM: stop sending, let what is in flight finish.
     pub cancel: Arc<AtomicBool>,
+    /// Starts an agent thread ([`start_agent_thread`]; a seam for tests of what happens when the
+    /// system will not start one).
+    pub start_thread: fn(Box<dyn FnOnce() + Send>) -> std::io::Result<()>,
+}
+
+/// Starts an agent on a plain thread with a small stack: it holds one HTTP call's buffers,
+/// nothing deep.
+pub fn start_agent_thread(work: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("agent".into())
+        .stack_size(AGENT_STACK)
+        .spawn(work)
+        .map(|_| ())
 }
 
 /// Totals the dispatcher itself knows (the collector knows the rest).
@@ -333,11 +346,7 @@ impl Engine {
     /// Starts the first agent; false when no thread can be started.
     fn spawn_first(self: &Arc<Engine>) -> bool {
         let engine = self.clone();
-        std::thread::Builder::new()
-            .name("agent".into())
-            .stack_size(AGENT_STACK)
-            .spawn(move || Engine::agent(&engine))
-            .is_ok()
+        (self.cfg.start_thread)(Box::new(move || Engine::agent(&engine))).is_ok()
     }
 
     /// Starts one more agent thread if allowed.
@@ -348,16 +357,14 @@ impl Engine {
                 return;
             }
             st.agents += 1;
-            st.report.agents_peak = st.report.agents_peak.max(st.agents);
         }
         let engine = self.clone();
-        let started = std::thread::Builder::new()
-            .name("agent".into())
-            .stack_size(AGENT_STACK)
-            .spawn(move || Engine::agent(&engine));
-        if started.is_err() {
+        let started = (self.cfg.start_thread)(Box::new(move || Engine::agent(&engine)));
+        let mut st = self.lock();
+        if started.is_ok() {
+            st.report.agents_peak = st.report.agents_peak.max(st.agents);
+        } else {
             // Fewer agents than wanted is slower but still correct: stop trying.
-            let mut st = self.lock();
             st.agents -= 1;
             st.max_agents = st.agents;
         }

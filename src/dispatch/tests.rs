@@ -72,6 +72,7 @@ fn config(n: u64, units: usize) -> DispatchConfig {
         eject_ms: 60_000.0,
         max_agents: 16,
         cancel: Arc::new(AtomicBool::new(false)),
+        start_thread: start_agent_thread,
     }
 }
 
@@ -357,4 +358,43 @@ fn a_policy_that_never_starts_fails_to_start_cleanly() {
         seed: 0,
     });
     assert!(err.is_err());
+}
+
+/// Starts three agent threads, then refuses (as a system out of threads would).
+fn three_threads_only(work: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {
+    static STARTED: AtomicU64 = AtomicU64::new(0);
+    if STARTED.fetch_add(1, Ordering::SeqCst) >= 3 {
+        return Err(std::io::Error::other("no more threads"));
+    }
+    start_agent_thread(work)
+}
+
+fn no_thread_at_all(_work: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {
+    Err(std::io::Error::other("no threads"))
+}
+
+#[test]
+fn agents_that_cannot_start_leave_the_jobs_to_those_that_did() {
+    let mut cfg = config(200, 1);
+    cfg.start_thread = three_threads_only;
+    let layout = cfg.layout.clone();
+    let run = run_with(&cfg, "machine-rr", move |_, _, t| {
+        (Duration::from_micros(300), Ok(answer(&layout, t)))
+    });
+    assert_each_job_once(&run, 200);
+    // Every job answered: none was lost or cancelled with the threads that never started.
+    assert_eq!(ok_count(&run), 200);
+    assert!(run.report.agents_peak <= 3, "{:?}", run.report);
+}
+
+#[test]
+fn with_no_thread_at_all_the_calling_thread_runs_the_batch() {
+    let mut cfg = config(50, 1);
+    cfg.start_thread = no_thread_at_all;
+    let layout = cfg.layout.clone();
+    let run = run_with(&cfg, "machine-rr", move |_, _, t| {
+        (Duration::from_micros(100), Ok(answer(&layout, t)))
+    });
+    assert_each_job_once(&run, 50);
+    assert_eq!(ok_count(&run), 50);
 }

@@ -152,6 +152,13 @@ pub fn config(args: &RunArgs, started: Instant) -> Result<RunConfig, UsageError>
         }
         None => None,
     };
+    if args.emulate && !crate::emulator::TIME_SCALE.contains(&time_scale.factor()) {
+        return Err(UsageError(format!(
+            "--time-scale with --emulate must be between {} and {}",
+            crate::emulator::TIME_SCALE.start(),
+            crate::emulator::TIME_SCALE.end()
+        )));
+    }
     let emulate = if args.emulate {
         let topology = match &args.topology {
             Some(path) => Topology::load(path).map_err(|e| UsageError(e.to_string()))?,
@@ -248,6 +255,7 @@ mod tests {
             vec!["100", "-f", ""],
             vec!["100", "-f", "http://[::1"],
             vec!["100", "--forwarders", "0"],
+            vec!["100", "--emulate", "--time-scale", "0.0000001"],
             vec!["100", "--max-in-flight", "0"],
             vec!["100", "--machines", "asia"],
             vec!["100", "--policy", "nope"],

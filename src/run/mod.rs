@@ -246,6 +246,7 @@ pub fn run_batch(cfg: &RunConfig) -> Result<Summary, RunError> {
             .cancel
             .clone()
             .unwrap_or_else(|| Arc::new(AtomicBool::new(false))),
+        start_thread: dispatch::start_agent_thread,
     };
     let t0 = Instant::now();
     let lead_ms = cfg.time_scale.to_model_ms(t0 - cfg.started);
