@@ -1,0 +1,142 @@
+//! The controller's decisions on a scripted view: the first wave, small batches, the nearest
+//! machine once known, silence and hedges, a false ceiling that gives way.
+
+use super::*;
+use crate::policy::testing::{fresh, ok, Loads};
+
+fn start(n: u64, model: Option<&Calibration>) -> Box<dyn Binder> {
+    let layout = Layout::documented();
+    Controller
+        .start(&StartInput {
+            n,
+            layout: &layout,
+            forwarder_urls: &["http://f".to_string()],
+            model,
+            seed: 3,
+        })
+        .unwrap()
+}
+
+fn send(b: &mut Box<dyn Binder>, loads: &mut Loads, now: f64, id: u32) -> Option<Route> {
+    match b.next(&loads.view(now, 1000), Some(&fresh(id))) {
+        Decision::Send { route, .. } => {
+            loads.book(route);
+            Some(route)
+        }
+        _ => None,
+    }
+}
+
+#[test]
+fn with_nothing_known_the_first_wave_is_spread_evenly() {
+    let mut b = start(1000, None);
+    let mut loads = Loads::new(5, 1);
+    let mut id = 0;
+    while send(&mut b, &mut loads, 0.0, id).is_some() {
+        id += 1;
+    }
+    assert_eq!(id, 5 * WAVE_MAX as u32);
+    assert!(loads
+        .machines
+        .iter()
+        .all(|m| m.in_flight == WAVE_MAX as u32));
+}
+
+#[test]
+fn small_batches_are_sent_at_once() {
+    let mut b = start(10, None);
+    let mut loads = Loads::new(5, 1);
+    let sent = (0..10)
+        .filter(|&id| send(&mut b, &mut loads, 0.0, id).is_some())
+        .count();
+    assert_eq!(sent, 10);
+    assert!(loads.machines.iter().all(|m| m.in_flight == 2));
+}
+
+/// Once machines have answered, the next jobs go to the one that answers soonest.
+#[test]
+fn after_the_first_answers_jobs_go_to_the_nearest_machine() {
+    let mut b = start(1000, None);
+    let mut loads = Loads::new(5, 1);
+    let trips = [600.0, 590.0, 350.0, 400.0, 380.0];
+    let mut routes = Vec::new();
+    for id in 0..5 {
+        routes.push(send(&mut b, &mut loads, 0.0, id).unwrap());
+    }
+    for (id, r) in routes.iter().enumerate() {
+        let Target::Machine(m) = r.target else {
+            panic!()
+        };
+        let t = trips[m as usize];
+        loads.unbook(*r);
+        b.observe(
+            &loads.view(t + 13.0, 995),
+            &ok(id as u32, *r, 0.0, t + 13.0, t as u64),
+        );
+    }
+    let r = send(&mut b, &mut loads, 700.0, 10).unwrap();
+    assert_eq!(r.target, Target::Machine(2));
+}
+
+#[test]
+fn a_machine_silent_long_after_the_others_is_left_alone_and_its_jobs_are_hedged() {
+    let mut b = start(1000, None);
+    let mut loads = Loads::new(5, 1);
+    let mut sent: Vec<(u32, Route)> = Vec::new();
+    for id in 0..5 {
+        sent.push((id, send(&mut b, &mut loads, 0.0, id).unwrap()));
+    }
+    // Everyone but machine 0 answers at ~400 ms.
+    for &(id, r) in &sent {
+        let Target::Machine(m) = r.target else {
+            panic!()
+        };
+        if m == 0 {
+            continue;
+        }
+        loads.unbook(r);
+        b.observe(&loads.view(410.0, 995), &ok(id, r, 0.0, 410.0, 400));
+    }
+    // Much later, the next decision copies machine 0's job elsewhere.
+    let stuck = sent
+        .iter()
+        .find(|(_, r)| r.target == Target::Machine(0))
+        .unwrap()
+        .0;
+    match b.next(&loads.view(2000.0, 995), Some(&fresh(5))) {
+        Decision::Hedge { job, route, .. } => {
+            assert_eq!(job, stuck);
+            assert_ne!(route.target, Target::Machine(0));
+        }
+        d => panic!("{d:?}"),
+    }
+}
+
+/// A cached ceiling that is not there: the unit shows no queue, the window grows.
+#[test]
+fn a_window_from_a_false_ceiling_grows_when_the_unit_shows_no_queue() {
+    let mut model = crate::calibrate::test_model(1, 17.0);
+    model.forwarders[0].url = "http://f".into();
+    let mut b = start(5000, Some(&model));
+    let mut loads = Loads::new(5, 1);
+    let mut now = 0.0;
+    let mut in_flight: VecDeque<(u32, Route, f64)> = VecDeque::new();
+    let mut id = 0;
+    let mut peak = 0;
+    for _ in 0..4000 {
+        while let Some(r) = send(&mut b, &mut loads, now, id) {
+            in_flight.push_back((id, r, now));
+            id += 1;
+        }
+        peak = peak.max(in_flight.len());
+        // No unit ceiling: every job comes back 400 ms after its send, no queueing.
+        let Some((j, r, sent)) = in_flight.pop_front() else {
+            break;
+        };
+        now = now.max(sent + 400.0);
+        loads.unbook(r);
+        b.observe(&loads.view(now, 1000), &ok(j, r, sent, now, 399));
+    }
+    // The cached window was ~28 (59/s x 0.4 s + 4); the machines alone allow far more.
+    assert!(peak > 60, "{peak}");
+}
