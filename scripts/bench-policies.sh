@@ -27,7 +27,7 @@ cd "$(dirname "$0")/.."
 command -v jq >/dev/null || { echo "bench-policies.sh needs jq" >&2; exit 1; }
 
 NS=${NS:-"1 10 100 1000 5000"}
-POLICIES=${POLICIES:-"auto random region-rr machine-rr fastest weighted per-region-queues least-outstanding p2c-ewma"}
+POLICIES=${POLICIES:-}
 TOPOLOGIES=${TOPOLOGIES:-"default no-ceiling"}
 SCALE_SMALL=${SCALE_SMALL:-1.0}
 SCALE_LARGE=${SCALE_LARGE:-1.0}
@@ -39,6 +39,8 @@ LINES="$RUNS/results.jsonl"
 if [ -z "${REPORT_ONLY:-}" ]; then
 cargo build --release --quiet
 BIN=target/release/cmdunit
+# Every policy the binary lists, in its order (the same list sweep.sh runs).
+[ -n "$POLICIES" ] || POLICIES=$($BIN policies | awk '{print $1}' | tr '\n' ' ')
 : >"$LINES"
 scale_for() { if [ "$1" -ge 5000 ]; then echo "$SCALE_LARGE"; else echo "$SCALE_SMALL"; fi; }
 
@@ -48,12 +50,12 @@ for topo in $TOPOLOGIES; do
     cal="$RUNS/$topo-scale-$scale.calibration.json"
     # One full calibration per topology and scale, refreshed when a block starts.
     $BIN 200 --emulate --awake --time-scale "$scale" --topology "topologies/$topo.toml" \
-      --policy fastest --seed "$SEED" --quiet --format json --recalibrate --calibration "$cal" \
+      --policy fastest --seed "$SEED" --quiet --format json --recalibrate --calibration "$cal" --no-cache \
       --out "$RUNS/$topo/calibrate-$scale" >/dev/null
     for p in $POLICIES; do
       out="$RUNS/$topo/$n-$p"
       json=$($BIN "$n" --emulate --awake --time-scale "$scale" --topology "topologies/$topo.toml" \
-        --policy "$p" --seed "$SEED" --quiet --format json --calibration "$cal" --out "$out")
+        --policy "$p" --seed "$SEED" --quiet --format json --calibration "$cal" --no-cache --out "$out")
       echo "$json" | jq -c --arg topo "$topo" --arg asked "$p" --argjson scale "$scale" '{
           topology: $topo, n, policy: $asked, ran: .policy, ok, failed,
           makespan_ms, lower_bound_ms, efficiency, predicted_makespan_ms, time_scale: $scale, reason
@@ -72,7 +74,8 @@ else
   jq -s '.' "$LINES" >results/bench-policies.json
 fi
 fi
-ALL_POLICIES="auto random region-rr machine-rr fastest weighted per-region-queues least-outstanding p2c-ewma"
+ALL_POLICIES=$(target/release/cmdunit policies 2>/dev/null | awk '{print $1}' | tr '\n' ' ')
+[ -n "$ALL_POLICIES" ] || ALL_POLICIES=$(jq -r '[.[].policy] | unique | join(" ")' results/bench-policies.json)
 
 # The tables: one per topology, a row per policy, "makespan ms (efficiency)" per N.
 jq -r --arg ns "$NS" --arg policies "$ALL_POLICIES" '

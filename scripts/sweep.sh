@@ -83,7 +83,7 @@ run() {
     local t0 line
     t0=$(date +%s%N)
     # Exit 1 means some requests failed; the run still wrote its summary, which is data.
-    if line=$("$CMDUNIT" "$@" --no-charts --format json --quiet --out "$dir" 2>"$dir/stderr.txt"); then :; fi
+    if line=$("$CMDUNIT" "$@" --no-charts --no-cache --format json --quiet --out "$dir" 2>"$dir/stderr.txt"); then :; fi
     if [[ -f "$dir/summary.json" ]]; then
         rm -f "$dir/stderr.txt"
         done_runs=$((done_runs + 1))
@@ -107,7 +107,7 @@ calibrate() {
     local file=$1 label=$2
     shift 3
     mkdir -p "$(dirname "$file")"
-    if "$CMDUNIT" 200 --policy fastest "$@" --recalibrate --calibration "$file" --no-charts \
+    if "$CMDUNIT" 200 --policy fastest "$@" --recalibrate --calibration "$file" --no-charts --no-cache \
         --format json --quiet --out "$(dirname "$file")/calibration-run" >/dev/null 2>&1; then
         echo "         calibrated $label"
     else
