@@ -358,3 +358,22 @@ fn a_policy_that_never_starts_fails_to_start_cleanly() {
     });
     assert!(err.is_err());
 }
+
+#[test]
+fn outcomes_taken_for_the_collector_reach_it_even_when_the_batch_ends_meanwhile() {
+    // An agent takes a batch of outcomes, then starts another agent before handing them over;
+    // the batch may end in that gap. Many short batches with agents growing make it likely.
+    for round in 0..200u64 {
+        let cfg = config(50, 1);
+        let layout = cfg.layout.clone();
+        let run = run_with(&cfg, "auto", move |k, _, t| {
+            let r = if k < 2 {
+                Err(Failure::Connect)
+            } else {
+                Ok(answer(&layout, t))
+            };
+            (Duration::from_micros(50 + (k * 37 + round) % 400), r)
+        });
+        assert_each_job_once(&run, 50);
+    }
+}
