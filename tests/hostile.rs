@@ -530,6 +530,44 @@ fn the_timeout_flag_governs_how_long_a_sleeping_machine_may_take() {
     assert!(r.wall < Duration::from_secs(15), "{:?}", r.wall);
 }
 
+#[test]
+fn answers_are_on_file_within_a_second_even_while_every_agent_waits() {
+    // The first five `/work` requests are answered at once, the rest never: every agent ends up
+    // blocked. A kill two seconds in must find the five answers in requests.csv.
+    let unit = Unit::start(|r| match r.path.as_str() {
+        "/" => Act::Answer(404, String::new()),
+        p if r.work < 5 => Act::Answer(200, good_body(p)),
+        _ => Act::Stall,
+    });
+    let case = Case::new("kill-while-blocked");
+    let run = spawn(
+        &[
+            "10",
+            "-f",
+            &unit.url,
+            "-p",
+            "machine-rr",
+            "--max-in-flight",
+            "5",
+            "--timeout",
+            "60",
+            "--no-charts",
+            "-q",
+            "--out",
+            case.out.to_str().unwrap(),
+        ],
+        &case.cache,
+    );
+    std::thread::sleep(Duration::from_millis(2000));
+    assert!(!run.exited());
+    run.signal(libc::SIGKILL);
+    let r = run.finish(Duration::from_secs(10));
+    assert_eq!(r.signal, Some(libc::SIGKILL));
+    let (header, rows) = rows(&case.out);
+    assert_eq!(rows.len(), 5, "{rows:?}");
+    assert!(column(&header, &rows, "outcome").iter().all(|o| *o == "ok"));
+}
+
 // --- Hostile units whose handling already held: kept so that it keeps holding. ---
 
 #[test]

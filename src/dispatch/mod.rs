@@ -196,9 +196,11 @@ pub fn dispatch(
         engine.fail_unissued(&mut st, OutcomeKind::Failed(Failure::Connect));
     } else if engine.spawn_first() {
         // Wait for the last outcome, not for the last agent: one may still be blocked on the
-        // losing copy of a hedged job.
+        // losing copy of a hedged job. Meanwhile send outcomes that have waited too long: when
+        // every agent is blocked in a slow call, none of them would (a kill would lose them).
         let mut st = engine.lock();
         while st.ended < engine.cfg.n {
+            engine.flush_due(&mut st, false);
             st = engine
                 .changed
                 .wait_timeout(st, IDLE_POLL)

@@ -377,3 +377,47 @@ fn outcomes_taken_for_the_collector_reach_it_even_when_the_batch_ends_meanwhile(
         assert_each_job_once(&run, 50);
     }
 }
+
+#[test]
+fn outcomes_reach_the_collector_promptly_while_every_agent_is_blocked() {
+    // Four agents: the first four jobs answer at once, the next four take two seconds. The
+    // first four outcomes must not wait for the slow ones (a kill would lose them).
+    let mut cfg = config(8, 1);
+    cfg.max_agents = 4;
+    let layout = cfg.layout.clone();
+    let script = move |k: u64, _: usize, t: Target| {
+        let delay = if k < 4 {
+            Duration::from_millis(5)
+        } else {
+            Duration::from_millis(2000)
+        };
+        (delay, Ok(answer(&layout, t)))
+    };
+    let binder = by_name("machine-rr")
+        .unwrap()
+        .start(&StartInput {
+            n: cfg.n,
+            layout: &cfg.layout,
+            forwarder_urls: &["unit0".to_string()],
+            model: None,
+            seed: 1,
+        })
+        .unwrap();
+    let transport: Arc<dyn Transport> = Arc::new(Scripted {
+        script: Arc::new(script),
+        calls: Arc::new(AtomicU64::new(0)),
+    });
+    let (tx, rx): (_, Receiver<Vec<Outcome>>) = crossbeam_channel::unbounded();
+    let t0 = Instant::now();
+    let first = std::thread::spawn(move || {
+        let batch = rx.recv().unwrap();
+        (t0.elapsed(), batch.len())
+    });
+    let _ = dispatch(binder, transport, &cfg, tx, t0);
+    let (when, count) = first.join().unwrap();
+    assert!(count >= 1);
+    assert!(
+        when < Duration::from_millis(1000),
+        "the first outcomes reached the collector after {when:?}"
+    );
+}
