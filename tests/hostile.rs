@@ -874,6 +874,34 @@ fn a_bad_calibration_in_the_cache_is_never_used() {
         assert_eq!(v["ok"], 20, "{what}: {v}");
         assert_ne!(v["calibration_source"], "cache", "{what}: {v}");
     }
+    // Not quiet: the reason is told.
+    let case = Case::new("bad-cache-told");
+    let key = cmdunit::calibrate::store::system_key(
+        std::slice::from_ref(&unit.url),
+        &cmdunit::endpoint::Layout::documented(),
+    );
+    let name = cmdunit::calibrate::store::cache_file(&key).unwrap();
+    let dir = case.cache.join("cmdunit");
+    let file = calibration_file(&dir, &unit.url, |v| v["version"] = 99.into());
+    std::fs::rename(&file, dir.join(name.file_name().unwrap())).unwrap();
+    let r = run(
+        &[
+            "20",
+            "-f",
+            &unit.url,
+            "--no-charts",
+            "--out",
+            case.out.to_str().unwrap(),
+        ],
+        &case.cache,
+        LIMIT,
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("not using the cache") && r.stderr.contains("version 99"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
