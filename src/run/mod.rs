@@ -261,6 +261,12 @@ pub fn run_batch(cfg: &RunConfig) -> Result<Summary, RunError> {
     if let Some(ns) = &report.not_sent {
         stats.record_not_sent(ns);
     }
+    // Every job has ended once by now; should one not have reached the collector, the summary
+    // says so rather than report fewer jobs than were asked for.
+    let unrecorded = stats.count_unrecorded(cfg.n);
+    if unrecorded > 0 {
+        eprintln!("warning: {unrecorded} job(s) ended without an outcome reaching requests.csv");
+    }
     if let Some(emu) = sys.emulator {
         emu.shutdown();
     }

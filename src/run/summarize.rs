@@ -58,11 +58,7 @@ pub fn rebuild(dir: &Path) -> anyhow::Result<Summary> {
     let mut stats = Stats::new(layout.machines.len(), record.forwarders.len());
     let rows = read_rows(std::io::BufReader::new(file), &layout, |o| stats.record(o))
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", csv.display()))?;
-    let mut failures = stats.failures.clone();
-    let unrecorded = record.n.saturating_sub(rows);
-    if unrecorded > 0 {
-        failures.insert("unrecorded".into(), unrecorded);
-    }
+    stats.count_unrecorded(record.n);
     Ok(Summary {
         version: 2,
         n: record.n,
@@ -73,9 +69,9 @@ pub fn rebuild(dir: &Path) -> anyhow::Result<Summary> {
             record.n
         ),
         ok: stats.ok,
-        failed: stats.failed + unrecorded,
+        failed: stats.failed,
         cancelled: stats.cancelled,
-        failures,
+        failures: stats.failures.clone(),
         retries: stats.retries,
         makespan_ms: stats.makespan_ms,
         completion_ms: stats.completion.quantiles(),

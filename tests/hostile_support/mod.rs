@@ -202,6 +202,16 @@ pub fn check_counts(v: &serde_json::Value, n: u64) -> (u64, u64) {
     (ok, failed)
 }
 
+/// A run that ended by itself: every job's outcome reached requests.csv (none `unrecorded`,
+/// which only a killed run may have).
+pub fn check_live_counts(v: &serde_json::Value, n: u64) -> (u64, u64) {
+    assert!(
+        v["failures"].get("unrecorded").is_none(),
+        "outcomes lost on the way to requests.csv: {v}"
+    );
+    check_counts(v, n)
+}
+
 /// requests.csv: (header, rows), asserting every line is a whole row.
 pub fn rows(dir: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     let bytes = std::fs::read(dir.join("requests.csv")).unwrap();
