@@ -5,7 +5,10 @@
 //! Rows are formatted into one reused buffer (integers and fixed-point times by hand, no
 //! formatting machinery per field) and written with one `write` of whole rows when the buffer
 //! is full or at least once a second. A process killed at any moment therefore leaves a file of
-//! whole rows, missing at most the last second of answers.
+//! whole rows, missing at most the last second of answers. Two caveats, both handled: a process
+//! that quits on purpose (a second Ctrl-C) first takes [`hold_writes`], so it never exits in
+//! the middle of a write; and SIGKILL can, in the kernel, cut a write short at a page boundary,
+//! so the reader (`cmdunit summarize`) ignores a last line without its newline.
 
 use crate::endpoint::Layout;
 use crate::outcome::Outcome;
@@ -15,6 +18,7 @@ use indicatif::ProgressBar;
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -26,6 +30,15 @@ pub const CSV_HEADER: &str = "id,forwarder,endpoint,region,machine,attempts,outc
 pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// ...or when this many bytes of rows are waiting.
 const FLUSH_BYTES: usize = 256 * 1024;
+
+/// Held while rows are being written.
+static WRITING: Mutex<()> = Mutex::new(());
+
+/// Waits until no rows are being written and keeps new writes from starting while the guard
+/// lives: taken by a deliberate exit that must leave requests.csv in whole rows.
+pub fn hold_writes() -> MutexGuard<'static, ()> {
+    WRITING.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// Starts the collector; join it for the [`Stats`] once every sender is dropped.
 pub fn spawn(
@@ -47,6 +60,7 @@ pub fn spawn(
             let mut last_flush = Instant::now();
             let mut flush = |buf: &mut Vec<u8>, err: &mut Option<std::io::Error>| {
                 if err.is_none() && !buf.is_empty() {
+                    let _whole_rows = hold_writes();
                     if let Err(e) = file.write_all(buf) {
                         *err = Some(e);
                     }

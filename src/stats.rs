@@ -248,6 +248,19 @@ impl Stats {
 }
 
 impl Stats {
+    /// Counts as `unrecorded` failures the jobs of a batch of `n` that have no outcome here, and
+    /// returns how many. A finished batch has none; a run folder rebuilt after a kill has those
+    /// in flight or never sent; any other shortfall is a defect, which is then shown (a failure
+    /// class, exit 1) instead of a summary where `ok + failed < N`.
+    pub fn count_unrecorded(&mut self, n: u64) -> u64 {
+        let missing = n.saturating_sub(self.ok + self.failed);
+        if missing > 0 {
+            self.failed += missing;
+            *self.failures.entry("unrecorded".into()).or_insert(0) += missing;
+        }
+        missing
+    }
+
     /// Counts jobs that ended without being sent.
     pub fn record_not_sent(&mut self, n: &NotSent) {
         if n.count == 0 {
@@ -282,6 +295,17 @@ mod tests {
         assert!((q.p99 - 990.0).abs() < 1.5, "{q:?}");
         assert_eq!(q.max, 1000.0);
         assert_eq!(d.cdf_sample(10).len(), 10);
+    }
+
+    #[test]
+    fn jobs_without_an_outcome_are_counted_as_unrecorded() {
+        let mut s = Stats::new(1, 1);
+        s.ok = 41;
+        s.failed = 2;
+        s.failures.insert("timeout".into(), 2);
+        assert_eq!(s.count_unrecorded(50), 7);
+        assert_eq!((s.ok, s.failed, s.failures["unrecorded"]), (41, 9, 7));
+        assert_eq!(s.count_unrecorded(50), 0);
     }
 
     #[test]

@@ -209,9 +209,11 @@ pub fn dispatch(
         engine.fail_unissued(&mut st, OutcomeKind::Failed(Failure::Connect));
     } else if engine.spawn_first() {
         // Wait for the last outcome, not for the last agent: one may still be blocked on the
-        // losing copy of a hedged job.
+        // losing copy of a hedged job. Meanwhile send outcomes that have waited too long: when
+        // every agent is blocked in a slow call, none of them would (a kill would lose them).
         let mut st = engine.lock();
         while st.ended < engine.cfg.n {
+            engine.flush_due(&mut st, false);
             st = engine
                 .changed
                 .wait_timeout(st, IDLE_POLL)
@@ -232,9 +234,11 @@ pub fn dispatch(
         .filter(|&f| st.unit_health[f].state != UnitState::Up)
         .collect();
     let report = st.report.clone();
-    drop(st);
+    // Sent and closed under the state lock, so that no agent is between taking outcomes and
+    // sending them (see `flush_due`).
     engine.send(out);
     *engine.sink.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    drop(st);
     engine.changed.notify_all();
     let binder = binder.unwrap_or_else(|| Box::new(Finished));
     (report, binder)
@@ -275,13 +279,12 @@ impl Engine {
         loop {
             match this.step(&mut st) {
                 Step::Attempt(a) => {
-                    let batch = this.due_outcomes(&mut st, false);
+                    this.flush_due(&mut st, false);
                     let spawn = std::mem::take(&mut st.pending_spawn);
                     drop(st);
                     for _ in 0..spawn {
                         this.spawn();
                     }
-                    this.send(batch);
                     let t = Instant::now();
                     let sent = this.cfg.time_scale.to_model_ms(t - this.t0);
                     let result = caller.call(usize::from(a.route.forwarder), a.route.target);
@@ -294,11 +297,7 @@ impl Engine {
                     this.finish(&mut st, a, sent, end, result);
                 }
                 Step::Wait(until) => {
-                    let batch = this.due_outcomes(&mut st, true);
-                    if !batch.is_empty() {
-                        drop(st);
-                        this.send(batch);
-                        st = this.lock();
+                    if this.flush_due(&mut st, true) {
                         continue;
                     }
                     let wait = until
@@ -320,17 +319,20 @@ impl Engine {
         this.changed.notify_all();
     }
 
-    /// Outcomes due to go to the collector: a full batch, an old one, or any when `all`.
-    fn due_outcomes(&self, st: &mut State, all: bool) -> Vec<Outcome> {
+    /// Sends the outcomes due to the collector — a full batch, an old one, or any when `all` —
+    /// and says whether it sent any. It sends under the state lock (a push on an unbounded
+    /// channel): outcomes taken out of the state and sent after the lock is dropped could
+    /// arrive after [`dispatch`] has closed the channel, and be lost.
+    fn flush_due(&self, st: &mut State, all: bool) -> bool {
         let due = st.out.len() >= BATCH
             || st.out_since.is_some_and(|t| t.elapsed() >= BATCH_AGE)
             || (all && !st.out.is_empty());
-        if due {
-            st.out_since = None;
-            std::mem::take(&mut st.out)
-        } else {
-            Vec::new()
+        if !due {
+            return false;
         }
+        st.out_since = None;
+        self.send(std::mem::take(&mut st.out));
+        true
     }
 
     fn send(&self, batch: Vec<Outcome>) {

@@ -398,3 +398,66 @@ fn with_no_thread_at_all_the_calling_thread_runs_the_batch() {
     assert_each_job_once(&run, 50);
     assert_eq!(ok_count(&run), 50);
 }
+
+#[test]
+fn outcomes_taken_for_the_collector_reach_it_even_when_the_batch_ends_meanwhile() {
+    // An agent takes a batch of outcomes, then starts another agent before handing them over;
+    // the batch may end in that gap. Many short batches with agents growing make it likely.
+    for round in 0..200u64 {
+        let cfg = config(50, 1);
+        let layout = cfg.layout.clone();
+        let run = run_with(&cfg, "auto", move |k, _, t| {
+            let r = if k < 2 {
+                Err(Failure::Connect)
+            } else {
+                Ok(answer(&layout, t))
+            };
+            (Duration::from_micros(50 + (k * 37 + round) % 400), r)
+        });
+        assert_each_job_once(&run, 50);
+    }
+}
+
+#[test]
+fn outcomes_reach_the_collector_promptly_while_every_agent_is_blocked() {
+    // Four agents: the first four jobs answer at once, the next four take two seconds. The
+    // first four outcomes must not wait for the slow ones (a kill would lose them).
+    let mut cfg = config(8, 1);
+    cfg.max_agents = 4;
+    let layout = cfg.layout.clone();
+    let script = move |k: u64, _: usize, t: Target| {
+        let delay = if k < 4 {
+            Duration::from_millis(5)
+        } else {
+            Duration::from_millis(2000)
+        };
+        (delay, Ok(answer(&layout, t)))
+    };
+    let binder = by_name("machine-rr")
+        .unwrap()
+        .start(&StartInput {
+            n: cfg.n,
+            layout: &cfg.layout,
+            forwarder_urls: &["unit0".to_string()],
+            model: None,
+            seed: 1,
+        })
+        .unwrap();
+    let transport: Arc<dyn Transport> = Arc::new(Scripted {
+        script: Arc::new(script),
+        calls: Arc::new(AtomicU64::new(0)),
+    });
+    let (tx, rx): (_, Receiver<Vec<Outcome>>) = crossbeam_channel::unbounded();
+    let t0 = Instant::now();
+    let first = std::thread::spawn(move || {
+        let batch = rx.recv().unwrap();
+        (t0.elapsed(), batch.len())
+    });
+    let _ = dispatch(binder, transport, &cfg, tx, t0);
+    let (when, count) = first.join().unwrap();
+    assert!(count >= 1);
+    assert!(
+        when < Duration::from_millis(1000),
+        "the first outcomes reached the collector after {when:?}"
+    );
+}

@@ -48,11 +48,12 @@ pub struct RunArgs {
     pub topology: Option<PathBuf>,
 
     /// Time scale of the system: every model duration takes this factor on the wall clock
-    /// (an emulator's --time-scale). Results are reported in model time.
-    #[arg(long, value_name = "F")]
+    /// (an emulator's --time-scale; more than 0, at most 1000). Results are reported in model
+    /// time.
+    #[arg(long, value_name = "F", allow_negative_numbers = true)]
     pub time_scale: Option<f64>,
 
-    /// Number of emulated forwarding units (with --emulate).
+    /// Number of emulated forwarding units (with --emulate; 1 to 64).
     #[arg(long, value_name = "K", default_value_t = 1)]
     pub forwarders: usize,
 
@@ -80,15 +81,21 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_cache: bool,
 
-    /// Per-attempt timeout, model seconds (at most 3600).
-    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    /// Per-attempt timeout, model seconds (more than 0, at most 3600). It also bounds how long
+    /// a sleeping machine may take to wake and answer.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 60.0,
+        allow_negative_numbers = true
+    )]
     pub timeout: f64,
 
-    /// Retry budget for the batch (default: 20% of N, at least 3).
+    /// Retry budget for the batch, 0 or more (default: 20% of N, at least 3).
     #[arg(long, value_name = "R")]
     pub retries: Option<u64>,
 
-    /// Attempts in flight at most (agent threads).
+    /// Attempts in flight at most (agent threads; 1 to 16384).
     #[arg(long, value_name = "K", default_value_t = super::DEFAULT_MAX_IN_FLIGHT)]
     pub max_in_flight: usize,
 
@@ -198,7 +205,7 @@ pub fn config(args: &RunArgs, started: Instant) -> Result<RunConfig, UsageError>
 /// `cmdunit N …`.
 pub fn run(args: RunArgs, started: Instant) -> anyhow::Result<()> {
     let mut cfg = config(&args, started)?;
-    cfg.cancel = Some(super::signals::stop_flag());
+    cfg.cancel = Some(super::signals::stop_flag(!args.quiet));
     let out_dir = cfg.out_dir.clone();
     let summary = match run_batch(&cfg) {
         Ok(s) => s,

@@ -14,7 +14,7 @@ pub struct BoundArgs {
     /// A topology file (default: the measured 2021 system).
     #[arg(long, value_name = "FILE", conflicts_with = "calibration")]
     pub topology: Option<PathBuf>,
-    /// Forwarding units over the topology's machines.
+    /// Forwarding units over the topology's machines (1 to 64).
     #[arg(long, value_name = "K", default_value_t = 1)]
     pub forwarders: usize,
     /// A calibration file (e.g. from `cmdunit calibrate`) instead of a topology.
@@ -32,7 +32,10 @@ pub fn run(args: BoundArgs) -> anyhow::Result<()> {
         return Err(UsageError("--forwarders must be between 1 and 64".into()).into());
     }
     let (cal, source) = match &args.calibration {
-        Some(path) => (store::load(path)?, "calibration"),
+        Some(path) => (
+            store::load(path).map_err(|e| UsageError(e.to_string()))?,
+            "calibration",
+        ),
         None => {
             let t = match &args.topology {
                 Some(p) => Topology::load(p).map_err(|e| UsageError(e.to_string()))?,

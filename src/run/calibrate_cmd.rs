@@ -33,14 +33,14 @@ pub struct CalibrateArgs {
     /// Topology file for --emulate.
     #[arg(long, value_name = "FILE")]
     pub topology: Option<PathBuf>,
-    /// Emulated forwarding units.
+    /// Emulated forwarding units (1 to 64).
     #[arg(long, value_name = "K", default_value_t = 1)]
     pub forwarders: usize,
     /// Start the emulated machines awake.
     #[arg(long)]
     pub awake: bool,
-    /// The system's time scale (results in model time).
-    #[arg(long, value_name = "F")]
+    /// The system's time scale (results in model time; more than 0, at most 1000).
+    #[arg(long, value_name = "F", allow_negative_numbers = true)]
     pub time_scale: Option<f64>,
     /// Only wake the machines and sample their latency (no bursts).
     #[arg(long)]
@@ -48,8 +48,14 @@ pub struct CalibrateArgs {
     /// Where to save it (default: the cache, where batches against this system find it).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub out: Option<PathBuf>,
-    /// Per-request timeout, model seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    /// Per-request timeout, model seconds (more than 0, at most 3600); a sleeping machine's
+    /// wake-up must fit in it.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 60.0,
+        allow_negative_numbers = true
+    )]
     pub timeout: f64,
     /// Output format on stdout: text or json (the calibration itself).
     #[arg(long, value_enum, default_value_t = crate::printer::Format::Text)]
@@ -74,6 +80,9 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<()> {
             .collect::<Result<Vec<_>, _>>()
             .map_err(UsageError)?
     };
+    if args.forwarders == 0 || args.forwarders > 64 {
+        return Err(UsageError("--forwarders must be between 1 and 64".into()).into());
+    }
     let machines = match &args.machines {
         Some(l) => Some(Layout::parse(l).map_err(|e| UsageError(format!("--machines: {e}")))?),
         None => None,
@@ -84,7 +93,7 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<()> {
                 Some(p) => Topology::load(p).map_err(|e| UsageError(e.to_string()))?,
                 None => Topology::default(),
             },
-            forwarders: args.forwarders.clamp(1, 64),
+            forwarders: args.forwarders,
             awake: args.awake,
         })
     } else {

@@ -262,6 +262,12 @@ pub fn run_batch(cfg: &RunConfig) -> Result<Summary, RunError> {
     if let Some(ns) = &report.not_sent {
         stats.record_not_sent(ns);
     }
+    // Every job has ended once by now; should one not have reached the collector, the summary
+    // says so rather than report fewer jobs than were asked for.
+    let unrecorded = stats.count_unrecorded(cfg.n);
+    if unrecorded > 0 {
+        eprintln!("warning: {unrecorded} job(s) ended without an outcome reaching requests.csv");
+    }
     if let Some(emu) = sys.emulator {
         emu.shutdown();
     }
@@ -357,7 +363,9 @@ fn starting_point(
     };
     if !cfg.recalibrate {
         if let Some(file) = cfg.calibration_file.as_ref().filter(|f| f.exists()) {
-            let saved = store::load(file)?;
+            // A file the user named that cannot be trusted is a bad command line: refused with
+            // its reason, never used.
+            let saved = store::load(file).map_err(|e| RunError::Usage(e.to_string()))?;
             match store::unusable(&saved, &sys.layout, &sys.urls) {
                 None => {
                     if cfg.verbose {
@@ -376,16 +384,27 @@ fn starting_point(
             }
         }
         if cfg.use_cache {
-            if let Some(saved) = store::cache_file(&sys.cache_key)
-                .filter(|p| p.exists())
-                .and_then(|p| store::load(&p).ok())
-                .filter(|c| store::unusable(c, &sys.layout, &sys.urls).is_none())
-            {
-                return Ok(Start {
-                    model: Some(store::adopt(&saved, &sys.urls)),
-                    source: "cache",
-                    ..none
-                });
+            if let Some(path) = store::cache_file(&sys.cache_key).filter(|p| p.exists()) {
+                // What an earlier run left is only a seed: a bad or stale one is passed over
+                // (the batch learns anyway, and overwrites it).
+                let saved =
+                    store::load(&path).map_err(|e| e.to_string()).and_then(
+                        |c| match store::unusable(&c, &sys.layout, &sys.urls) {
+                            None => Ok(c),
+                            Some(why) => Err(format!("{}: {why}", path.display())),
+                        },
+                    );
+                match saved {
+                    Ok(saved) => {
+                        return Ok(Start {
+                            model: Some(store::adopt(&saved, &sys.urls)),
+                            source: "cache",
+                            ..none
+                        });
+                    }
+                    Err(why) if cfg.verbose => eprintln!("calibration: not using the cache: {why}"),
+                    Err(_) => {}
+                }
             }
         }
     }
@@ -491,7 +510,12 @@ fn summarize_run(p: SummaryParts) -> Summary {
         lower_bound_source: p.bound_source.into(),
         machines_bound_ms: finite_or_zero(p.bound.machines_ms),
         forwarders_bound_ms: finite_or_zero(p.bound.forwarders_ms),
-        efficiency: if s.makespan_ms > 0.0 && p.bound.lower_bound_ms.is_finite() {
+        // The bound is that of all N jobs: a batch stopped before it sent them all has no
+        // efficiency to report (it would read as thousands of times faster than possible).
+        efficiency: if s.makespan_ms > 0.0
+            && p.bound.lower_bound_ms.is_finite()
+            && p.report.not_sent.is_none()
+        {
             p.bound.lower_bound_ms / s.makespan_ms
         } else {
             0.0

@@ -56,19 +56,9 @@ pub fn rebuild(dir: &Path) -> anyhow::Result<Summary> {
     let file = std::fs::File::open(&csv)
         .map_err(|e| UsageError(format!("cannot read {}: {e}", csv.display())))?;
     let mut stats = Stats::new(layout.machines.len(), record.forwarders.len());
-    let mut rows: u64 = 0;
-    for line in std::io::BufReader::new(file).lines().skip(1) {
-        let line = line?;
-        if let Some(o) = parse_row(&line, &layout) {
-            stats.record(&o);
-            rows += 1;
-        }
-    }
-    let mut failures = stats.failures.clone();
-    let unrecorded = record.n.saturating_sub(rows);
-    if unrecorded > 0 {
-        failures.insert("unrecorded".into(), unrecorded);
-    }
+    let rows = read_rows(std::io::BufReader::new(file), &layout, |o| stats.record(o))
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", csv.display()))?;
+    stats.count_unrecorded(record.n);
     Ok(Summary {
         version: 2,
         n: record.n,
@@ -79,9 +69,9 @@ pub fn rebuild(dir: &Path) -> anyhow::Result<Summary> {
             record.n
         ),
         ok: stats.ok,
-        failed: stats.failed + unrecorded,
+        failed: stats.failed,
         cancelled: stats.cancelled,
-        failures,
+        failures: stats.failures.clone(),
         retries: stats.retries,
         makespan_ms: stats.makespan_ms,
         completion_ms: stats.completion.quantiles(),
@@ -108,6 +98,36 @@ pub fn rebuild(dir: &Path) -> anyhow::Result<Summary> {
         started_unix_s: record.started_unix_s,
         ..Summary::default()
     })
+}
+
+/// Feeds every whole row after the header to `record`; returns how many there were. A line
+/// without its newline is not a row: the collector writes whole rows, but the kernel may cut a
+/// write short when the process is killed in the middle of it, and a row cut inside its last
+/// number would still parse (`…,19` read as `…,1`).
+fn read_rows(
+    mut input: impl BufRead,
+    layout: &Layout,
+    mut record: impl FnMut(&Outcome),
+) -> std::io::Result<u64> {
+    let mut line = Vec::new();
+    let mut rows = 0;
+    let mut header = true;
+    loop {
+        line.clear();
+        if input.read_until(b'\n', &mut line)? == 0 || line.last() != Some(&b'\n') {
+            return Ok(rows);
+        }
+        if std::mem::take(&mut header) {
+            continue;
+        }
+        let parsed = std::str::from_utf8(&line)
+            .ok()
+            .and_then(|l| parse_row(l.trim_end_matches(['\n', '\r']), layout));
+        if let Some(o) = parsed {
+            record(&o);
+            rows += 1;
+        }
+    }
 }
 
 /// One row of requests.csv back into an outcome; `None` for a row that does not parse.
@@ -170,5 +190,21 @@ mod tests {
         assert_eq!(f.kind, OutcomeKind::Failed(Failure::Status(503)));
         assert!(parse_row("1992,,", &l).is_none());
         assert!(parse_row("x,0,/work,,,1,ok,0,0,0,0,,", &l).is_none());
+    }
+
+    #[test]
+    fn a_row_cut_inside_its_last_number_is_not_counted() {
+        let l = Layout::documented();
+        let csv = format!(
+            "{}\n7,1,/work/emea/0,emea,0,1,ok,0.00,400.50,12.35,388.16,350,19\n\
+             8,1,/work/emea/0,emea,0,1,ok,0.00,400.50,12.35,388.16,350,1",
+            crate::collect::CSV_HEADER
+        );
+        let mut seen = Vec::new();
+        let rows = read_rows(csv.as_bytes(), &l, |o| seen.push(o.id)).unwrap();
+        assert_eq!((rows, seen), (1, vec![7]));
+        // Garbage is skipped, not fatal.
+        let bad = b"h\n\xff\xfe,1\n7,1,/work/emea/0,emea,0,1,ok,0.00,400.50,12.35,388.16,350,19\n";
+        assert_eq!(read_rows(&bad[..], &l, |_| {}).unwrap(), 1);
     }
 }
