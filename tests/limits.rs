@@ -1,11 +1,13 @@
 //! `cmdunit limits` against the emulator at a small time scale: the measured figures agree with
 //! the configured model within 10% (the emulator's figures are known, so this is what shows the
 //! measurement method is right before it is pointed at a real system): one machine's capacity,
-//! each region's no-load latency, work_time, and the forwarding unit's overhead.
+//! each region's no-load latency, work_time, and the forwarding unit's overhead; the forwarding
+//! unit's ceiling where the model has one (a 17 ms stage) and none where it has none.
 
 use cmdunit::emulator::topology::Topology;
-use cmdunit::limits::markdown::{cold_start, ColdStart};
+use cmdunit::limits::markdown::{answers, cold_start, ColdStart};
 use cmdunit::limits::{measure_emulator, LimitsPlan, ModelFigures};
+use std::path::Path;
 
 /// The two tests measure timing; running them at once would make each the other's load.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -88,12 +90,21 @@ fn forwarding_unit_ceiling_and_its_scale_out_are_measured() {
     // ~300 requests/s of wall time, which a loaded 2-core box still serves.
     let l = measure_emulator(&topology, 0.4, 3, &plan).expect("limits run");
     let b = &l.forwarder_bottleneck;
+    // The unit's own ceiling (its queued answers one 17 ms pass apart), within 10% of 1000/17.
     assert!(
-        within(b.ceiling_rps, model.forwarder_ceiling_rps, 0.15),
-        "ceiling {} vs {}",
+        within(b.ceiling_rps, 1000.0 / 17.0, 0.10),
+        "ceiling {} vs {} (pass {:?} over {} answers)",
         b.ceiling_rps,
-        model.forwarder_ceiling_rps
+        1000.0 / 17.0,
+        b.pass_ms,
+        b.pass_samples
     );
+    assert_eq!(
+        b.stage_after,
+        Some(false),
+        "the default's stage sits before"
+    );
+    assert!(b.passed_rps > 0.0 && b.passed_rps <= 1.1 * b.ceiling_rps);
     let k1 = b.scaling[0].throughput_rps;
     let k2 = b.scaling[1].throughput_rps;
     assert!(
@@ -111,4 +122,50 @@ fn forwarding_unit_ceiling_and_its_scale_out_are_measured() {
         cold_start(&l)
     );
     assert!(b.bottleneck_from_n.is_some());
+}
+
+/// The same measurement against a unit without a stage: its throughput is what the machines gave
+/// at that load, not a ceiling, and none is reported (nor an N from which it sets the pace).
+#[test]
+fn a_forwarding_unit_without_a_stage_is_reported_without_a_ceiling() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/no-ceiling.toml");
+    let topology = Topology::load(&path).expect("no-ceiling topology");
+    let plan = LimitsPlan {
+        samples: 3,
+        capacity_levels: vec![40],
+        forwarder_levels: vec![10, 60],
+        level_ms: 4000.0,
+        worker_burst: 0,
+        connection_burst: 0,
+        scaling_k: vec![],
+        cold_start: false,
+    };
+    let l = measure_emulator(&topology, 0.4, 5, &plan).expect("limits run");
+    let b = &l.forwarder_bottleneck;
+    assert!(
+        !b.has_ceiling(),
+        "ceiling {} (pass {:?} over {} answers, stage after {:?})",
+        b.ceiling_rps,
+        b.pass_ms,
+        b.pass_samples,
+        b.stage_after
+    );
+    assert_eq!(b.bottleneck_from_n, None);
+    // 60 in flight over ~0.45 s trips: well over what a 17 ms stage would pass.
+    assert!(
+        b.passed_rps > 1.3 * 1000.0 / 17.0,
+        "passed {}",
+        b.passed_rps
+    );
+    let q6 = &answers(&l)[5].1;
+    assert!(
+        q6.contains("No forwarding-unit ceiling was seen") && !q6.contains("passes at most"),
+        "{q6}"
+    );
+    let json = serde_json::to_value(&l).expect("limits.json");
+    assert!(
+        json["forwarder_bottleneck"]["ceiling_rps"].is_null(),
+        "{json}"
+    );
 }

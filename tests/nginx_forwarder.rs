@@ -413,3 +413,51 @@ fn without_nginx_it_says_how_to_install_it() {
         "{stderr}"
     );
 }
+
+/// nginx passes thousands of requests per second: `cmdunit limits` through it must not report
+/// what its probe's load got out of the machines as nginx's ceiling (it once said "passes at most
+/// 89.7 requests/s … from N = 16 on it sets the pace").
+#[test]
+fn limits_through_nginx_report_no_forwarding_unit_ceiling_below_the_machines() {
+    let dir = TempDir::new("limits");
+    let seed = marker() + 2;
+    let fwd = Forwarder::start(free_port(), seed, &dir.join("stderr.log"))
+        .unwrap_or_else(|e| panic!("scripts/nginx-forwarder.sh did not start: {e}"));
+    let out = dir.join("limits");
+    let run = Command::new(env!("CARGO_BIN_EXE_cmdunit"))
+        .args(["limits", "--forwarder", &fwd.url, "--quick"])
+        .args(["--time-scale", SCALE, "--out"])
+        .arg(&out)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "cmdunit limits failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let text = std::fs::read_to_string(out.join("limits.json")).unwrap();
+    let l = json(&text);
+    let b = &l["forwarder_bottleneck"];
+    let combined = b["machines_combined_rps"].as_f64().unwrap_or(0.0);
+    let passed = b["passed_rps"].as_f64().unwrap_or(0.0);
+    assert!(
+        combined > 0.0 && passed > 0.0,
+        "nothing measured through nginx: {b:#}"
+    );
+    // Figures in model time: the workers run at the time scale given to limits.
+    assert!(
+        (combined - 5.0 * 1000.0 / 22.5).abs() < 0.3 * combined,
+        "machines' combined capacity {combined}/s at time scale {SCALE}: {b:#}"
+    );
+    match b["ceiling_rps"].as_f64() {
+        None => assert!(b["ceiling_rps"].is_null(), "{b:#}"),
+        Some(c) => assert!(
+            c >= combined,
+            "a ceiling of {c}/s below the machines' {combined}/s"
+        ),
+    }
+    assert!(b["bottleneck_from_n"].is_null(), "{b:#}");
+    let md = std::fs::read_to_string(out.join("limits.md")).unwrap();
+    assert!(!md.contains("passes at most"), "{md}");
+}

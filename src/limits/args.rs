@@ -15,9 +15,11 @@ pub struct LimitsArgs {
     /// Topology of the emulator (default: the measured 2021 system).
     #[arg(long)]
     pub topology: Option<PathBuf>,
-    /// Emulator time scale (0.1 = ten times faster); figures stay in model milliseconds.
-    #[arg(long, default_value_t = 0.1)]
-    pub time_scale: f64,
+    /// Time scale of the system measured (0.1 = ten times faster); figures stay in model
+    /// milliseconds. The emulator's (default 0.1), or with --forwarder that of the system behind
+    /// it (default 1: a real system; e.g. 0.1 for scripts/nginx-forwarder.sh --time-scale 0.1).
+    #[arg(long)]
+    pub time_scale: Option<f64>,
     /// Where limits.json, limits.md and the charts go.
     #[arg(long, default_value = "results/limits")]
     pub out: PathBuf,
@@ -68,7 +70,7 @@ impl LimitsPlan {
         LimitsPlan {
             samples: 10,
             capacity_levels: vec![1, 8, 32],
-            forwarder_levels: vec![5, 40],
+            forwarder_levels: vec![5, 60],
             level_ms: 4000.0,
             worker_burst: 0,
             connection_burst: 0,

@@ -120,12 +120,21 @@ pub fn charts(limits: &Limits, out: &Path) -> anyhow::Result<Vec<String>> {
         let k_max = b.scaling.iter().map(|s| s.forwarders).max().unwrap_or(1);
         let k_times_one = Series {
             label: "K × 1 FU ceiling".into(),
-            // Drawn until it passes the machines' capacity by 30% (beyond, moot).
+            // Drawn until it passes the machines' capacity by 30% (beyond, moot); not at all
+            // when no ceiling was seen.
             points: (1..=k_max)
                 .map(|k| (k as f64, k as f64 * b.ceiling_rps))
-                .take_while(|p| p.1 <= 1.3 * b.machines_combined_rps)
+                .take_while(|p| p.1.is_finite() && p.1 <= 1.3 * b.machines_combined_rps)
                 .collect(),
         };
+        let mut references = vec![machines_combined(
+            b.machines_combined_rps,
+            1.0,
+            k_max as f64,
+        )];
+        if !k_times_one.points.is_empty() {
+            references.push(k_times_one);
+        }
         plot::line_chart_with(
             &out.join("limits-scaling"),
             &Axes {
@@ -135,10 +144,7 @@ pub fn charts(limits: &Limits, out: &Path) -> anyhow::Result<Vec<String>> {
                 ..Axes::default()
             },
             &series,
-            &below(vec![
-                machines_combined(b.machines_combined_rps, 1.0, k_max as f64),
-                k_times_one,
-            ]),
+            &below(references),
         )?;
         names.push("limits-scaling".into());
     }

@@ -123,14 +123,11 @@ pub fn answers(l: &Limits) -> Vec<(String, String)> {
         overhead_answer(l),
     ));
     let b = &l.forwarder_bottleneck;
-    let mut q6 = format!(
-        "One forwarding unit passes at most {} requests/s while the machines together serve {} — \
-         {}% of their capacity.",
-        f1(b.ceiling_rps),
-        f0(b.machines_combined_rps),
-        f0(100.0 * b.ceiling_rps / b.machines_combined_rps.max(1e-9))
-    );
+    let mut q6 = unit_ceiling(b);
     match b.bottleneck_from_n {
+        _ if !b.has_ceiling() => {
+            q6.push_str(" At no N does it set the pace: the machines do.");
+        }
         Some(n) => {
             let _ = write!(
                 q6,
@@ -194,12 +191,54 @@ pub fn answers(l: &Limits) -> Vec<(String, String)> {
     out
 }
 
+/// The forwarding unit's ceiling as the estimator saw it: one request per pass of a one-at-a-time
+/// stage, or none seen (it passed all the machines served).
+fn unit_ceiling(b: &Bottleneck) -> String {
+    if !b.has_ceiling() {
+        let most = b.levels.iter().map(|l| l.concurrency).max().unwrap_or(0);
+        return format!(
+            "No forwarding-unit ceiling was seen: it passed all {}/s the machines served (up to \
+             {most} requests in flight; their answers never left it one pass apart, as a \
+             one-at-a-time stage would let them), while the machines together serve {}/s.",
+            f1(b.passed_rps),
+            f0(b.machines_combined_rps)
+        );
+    }
+    let stage = match (b.pass_ms, b.stage_after) {
+        (Some(p), after) => format!(
+            " (one every {} ms: its answers queued and left it one pass apart{}, over {} queued \
+             answers)",
+            f1(p),
+            match after {
+                Some(true) => ", after the worker call",
+                Some(false) => ", before the worker call",
+                None => "",
+            },
+            b.pass_samples
+        ),
+        (None, _) => String::new(),
+    };
+    format!(
+        "One forwarding unit passes at most {} requests/s{stage} while the machines together \
+         serve {} — {}% of their capacity.",
+        f1(b.ceiling_rps),
+        f0(b.machines_combined_rps),
+        f0(100.0 * b.ceiling_rps / b.machines_combined_rps.max(1e-9))
+    )
+}
+
 /// The downsides, each argued from a measured figure and numbered; one whose figure does not show
 /// it (no added latency, no refused connection, no cold start) is left out.
 pub fn downsides(l: &Limits) -> Vec<String> {
     let b = &l.forwarder_bottleneck;
     let share = b.ceiling_rps / b.machines_combined_rps.max(1e-9);
-    let mut d = vec![if share < 0.9 {
+    let mut d = vec![if !b.has_ceiling() {
+        format!(
+            "A single forwarding unit is a single point of failure (no ceiling was seen: it passed \
+             all {} requests/s the machines served).",
+            f0(b.passed_rps)
+        )
+    } else if share < 0.9 {
         format!(
             "A single forwarding unit caps every batch at {} requests/s, {}% of what the machines \
              can serve, and is a single point of failure.",
@@ -435,11 +474,15 @@ pub fn render(l: &Limits, charts: Option<&str>) -> String {
     if let Some(m) = &l.model {
         let _ = writeln!(
             s,
-            "Configured model ({}): machine capacity {} requests/s, forwarding-unit ceiling {} \
-             requests/s, mean work_time {} ms, forwarding-unit overhead {} ms, boot {}.\n",
+            "Configured model ({}): machine capacity {} requests/s, forwarding-unit ceiling {}, \
+             mean work_time {} ms, forwarding-unit overhead {} ms, boot {}.\n",
             m.topology,
             f1(m.machine_capacity_rps),
-            f1(m.forwarder_ceiling_rps),
+            if m.forwarder_ceiling_rps.is_finite() {
+                format!("{} requests/s", f1(m.forwarder_ceiling_rps))
+            } else {
+                "none".into()
+            },
             f1(m.work_time_mean_ms),
             f0(m.forwarder_overhead_ms),
             secs(m.boot_ms)
@@ -562,6 +605,38 @@ mod tests {
         assert!(downsides(&l).iter().any(|d| d.contains("264 of 1300")));
         l.forwarder_bottleneck.connection_burst = Some(burst(1300));
         assert!(!downsides(&l).iter().any(|d| d.contains("refuses")));
+    }
+
+    /// nginx passes thousands per second: what the probe got through it is not its ceiling.
+    #[test]
+    fn a_forwarding_unit_without_a_ceiling_is_not_said_to_pass_at_most() {
+        let mut l = limits(None, 30.0);
+        l.forwarder_bottleneck.ceiling_rps = f64::INFINITY;
+        l.forwarder_bottleneck.passed_rps = 89.7;
+        let t = text(&l);
+        assert!(
+            t.contains("No forwarding-unit ceiling was seen: it passed all 89.7/s the machines"),
+            "{t}"
+        );
+        assert!(t.contains("At no N does it set the pace"), "{t}");
+        assert!(
+            !t.contains("passes at most") && !t.contains("inf") && !t.contains("NaN"),
+            "{t}"
+        );
+        let d = downsides(&l);
+        assert!(
+            d[0].contains("no ceiling was seen") && !d[0].contains("caps"),
+            "{d:?}"
+        );
+        l.forwarder_bottleneck.ceiling_rps = 58.8;
+        l.forwarder_bottleneck.pass_ms = Some(17.0);
+        l.forwarder_bottleneck.stage_after = Some(false);
+        let t = text(&l);
+        assert!(
+            t.contains("passes at most 58.8 requests/s (one every 17.0 ms")
+                && t.contains("before the worker call"),
+            "{t}"
+        );
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //!
 //! What is derived (the N from which the forwarding unit sets the pace) reuses
 //! [`crate::bound::lower_bound`] on a calibration built from the measured figures, so the limits
-//! analysis and the planner agree on what a bound is.
+//! analysis and the planner agree on what a bound is; and the forwarding unit's ceiling is the
+//! controller's estimator's reading of the answers through it ([`super::unit`]), so the two agree
+//! on whether a unit has one.
 
 use super::args::LimitsPlan;
 use super::probe::{Level, Prober, Sample};
@@ -12,6 +14,7 @@ use super::schema::{
     Bottleneck, Burst, Capacity, Dist, Limits, MachineNoLoad, ModelFigures, Overhead, Platform,
     RegionLatency, ScalePoint, WorkTime,
 };
+use super::unit::UnitWatch;
 use crate::bound::lower_bound;
 use crate::calibrate::{Calibration, CalibrationCost, ForwarderEstimate, MachineEstimate};
 use crate::emulator::topology::Topology;
@@ -97,6 +100,10 @@ pub fn measure(system: &System, plan: &LimitsPlan) -> anyhow::Result<Limits> {
         Vec::new()
     };
 
+    // Every answer through the forwarding unit (no load, then the closed loops) goes to the
+    // estimator that decides whether the unit has a ceiling.
+    let mut watch = UnitWatch::new(system.machines.len());
+
     // No load, one machine at a time.
     let mut machines = Vec::new();
     let mut all_ok: Vec<(f64, f64, String)> = Vec::new();
@@ -104,7 +111,11 @@ pub fn measure(system: &System, plan: &LimitsPlan) -> anyhow::Result<Limits> {
     let mut via_minus_direct = Vec::new();
     let mut direct_gaps = Vec::new();
     for (i, m) in system.machines.iter().enumerate() {
-        let through = prober.sequential(&via(m), plan.samples);
+        let mut through = prober.sequential(&via(m), plan.samples);
+        for s in &mut through {
+            s.machine = Some(i);
+        }
+        watch.feed(&through);
         let answers: Vec<&(f64, f64, String)> =
             through.iter().filter_map(|s| s.answer.as_ref()).collect();
         let rts: Vec<f64> = answers.iter().map(|a| a.0).collect();
@@ -214,10 +225,22 @@ pub fn measure(system: &System, plan: &LimitsPlan) -> anyhow::Result<Limits> {
         Some(u) => (u, "direct"),
         None => (via(&fastest), "via forwarding unit"),
     };
+    let cap_via_unit = direct(&fastest).is_none();
     let levels: Vec<Level> = plan
         .capacity_levels
         .iter()
-        .map(|&c| prober.closed_loop(std::slice::from_ref(&cap_url), c, plan.level_ms))
+        .map(|&c| {
+            let (level, samples) = prober.closed_loop(
+                std::slice::from_ref(&cap_url),
+                &system.machines,
+                c,
+                plan.level_ms,
+            );
+            if cap_via_unit {
+                watch.feed_until(&samples, plan.level_ms);
+            }
+            level
+        })
         .collect();
     let ceiling = levels.iter().map(|l| l.throughput_rps).fold(0.0, f64::max);
     let knee = levels
@@ -248,12 +271,20 @@ pub fn measure(system: &System, plan: &LimitsPlan) -> anyhow::Result<Limits> {
     let fu_levels: Vec<Level> = plan
         .forwarder_levels
         .iter()
-        .map(|&c| prober.closed_loop(&spread, c, plan.level_ms))
+        .map(|&c| {
+            let (level, samples) = prober.closed_loop(&spread, &system.machines, c, plan.level_ms);
+            watch.feed_until(&samples, plan.level_ms);
+            level
+        })
         .collect();
-    let fu_ceiling = fu_levels
+    let passed = fu_levels
         .iter()
         .map(|l| l.throughput_rps)
         .fold(0.0, f64::max);
+    // The ceiling is the unit's own (its queued answers one pass apart), never what the probe's
+    // load got out of the machines; infinite when no such stage showed.
+    let unit = watch.ceiling();
+    let fu_ceiling = unit.rps();
     let connection_burst = (plan.connection_burst > 0).then(|| {
         Burst::of(&prober.burst(plan.connection_burst, &|i| spread[i % spread.len()].clone()))
     });
@@ -291,11 +322,15 @@ pub fn measure(system: &System, plan: &LimitsPlan) -> anyhow::Result<Limits> {
         })
         .collect();
     // Where the forwarding unit's bound passes the machines' by more than 10% (at N = 1 the two
-    // differ only by one handling stage).
-    let bottleneck_from_n = (1..=BOTTLENECK_SEARCH_MAX_N).find(|&n| {
-        let b = lower_bound(n as u64, &cal);
-        b.forwarders_ms > 1.1 * b.machines_ms
-    });
+    // differ only by one handling stage); never, for a unit without a ceiling.
+    let bottleneck_from_n = if fu_ceiling.is_finite() {
+        (1..=BOTTLENECK_SEARCH_MAX_N).find(|&n| {
+            let b = lower_bound(n as u64, &cal);
+            b.forwarders_ms > 1.1 * b.machines_ms
+        })
+    } else {
+        None
+    };
     let scaling = match &system.model {
         Some((topology, seed)) if !plan.scaling_k.is_empty() => {
             measure_scaling(topology, *seed, system.time_scale, plan)?
@@ -315,6 +350,10 @@ pub fn measure(system: &System, plan: &LimitsPlan) -> anyhow::Result<Limits> {
     let bottleneck = Bottleneck {
         levels: fu_levels,
         ceiling_rps: fu_ceiling,
+        pass_ms: unit.pass_ms,
+        pass_samples: unit.samples,
+        stage_after: unit.stage_after,
+        passed_rps: passed,
         machines_combined_rps: machines_combined,
         bottleneck_from_n,
         bounds,
@@ -378,7 +417,8 @@ fn measure_scaling(
         }
         // Enough in flight to keep K units and all machines busy (Little's law, ~0.5 s trips).
         let concurrency = (45 * k).min(240);
-        let level = prober.closed_loop(&urls, concurrency, plan.level_ms);
+        let ids: Vec<MachineId> = topology.machines.iter().map(|m| m.id()).collect();
+        let (level, _) = prober.closed_loop(&urls, &ids, concurrency, plan.level_ms);
         out.push(ScalePoint {
             forwarders: k,
             concurrency,
@@ -399,7 +439,8 @@ fn measured_calibration(
     k: usize,
 ) -> Calibration {
     let service = capacity.service_ms;
-    let fu_service = if fu_ceiling > 0.0 {
+    // No ceiling seen: no stage, so no pass to wait for.
+    let fu_service = if fu_ceiling > 0.0 && fu_ceiling.is_finite() {
         1000.0 / fu_ceiling
     } else {
         0.0

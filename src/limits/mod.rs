@@ -12,6 +12,7 @@
 //! - [`args`]: the command line and the measurement plan;
 //! - [`probe`]: timed requests: sequential, closed-loop ramps, simultaneous bursts;
 //! - [`measure`]: the measurement and the figures derived from it;
+//! - [`unit`]: the forwarding unit's ceiling, as the controller's estimator reads it;
 //! - [`schema`]: the fields of `limits.json`;
 //! - [`charts`], [`markdown`]: the charts and the answers, from `limits.json`'s figures alone.
 
@@ -21,6 +22,7 @@ pub mod markdown;
 pub mod measure;
 pub mod probe;
 pub mod schema;
+pub mod unit;
 
 pub use args::{LimitsArgs, LimitsPlan};
 pub use charts::charts;
@@ -41,19 +43,20 @@ pub fn run(args: LimitsArgs) -> anyhow::Result<()> {
     } else {
         LimitsPlan::full()
     };
-    let limits = if args.emulate || args.forwarder.is_none() {
-        if !(args.time_scale.is_finite() && args.time_scale > 0.0) {
-            return Err(crate::usage::UsageError(format!(
-                "--time-scale must be > 0, got {}",
-                args.time_scale
-            ))
-            .into());
-        }
+    let emulate = args.emulate || args.forwarder.is_none();
+    let time_scale = args.time_scale.unwrap_or(if emulate { 0.1 } else { 1.0 });
+    if !(time_scale.is_finite() && time_scale > 0.0) {
+        return Err(crate::usage::UsageError(format!(
+            "--time-scale must be > 0, got {time_scale}"
+        ))
+        .into());
+    }
+    let limits = if emulate {
         let topology = match &args.topology {
             Some(p) => Topology::load(p)?,
             None => Topology::default(),
         };
-        measure_emulator(&topology, args.time_scale, args.seed, &plan)?
+        measure_emulator(&topology, time_scale, args.seed, &plan)?
     } else {
         let url = args.forwarder.clone().unwrap_or_default();
         let url = crate::usage::check_url(&url).map_err(crate::usage::UsageError)?;
@@ -62,7 +65,7 @@ pub fn run(args: LimitsArgs) -> anyhow::Result<()> {
             forwarders: vec![url],
             workers: Vec::new(),
             machines,
-            time_scale: 1.0,
+            time_scale,
             model: None,
         };
         measure(&system, &plan)?

@@ -4,6 +4,7 @@
 //! milliseconds (wall / time scale) so figures read the same at any emulator speed.
 
 use crate::client::{Client, ClientConfig, Failure};
+use crate::endpoint::MachineId;
 use crate::report::numbers::median;
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Barrier, OnceLock};
@@ -21,6 +22,9 @@ pub struct Sample {
     pub answer: Option<(f64, f64, String)>,
     /// Failure class ("connect", "http_503", ...).
     pub failure: Option<String>,
+    /// The answering machine's index in the list the closed loop was given (None elsewhere, or
+    /// when the answer names a machine not in it).
+    pub machine: Option<usize>,
 }
 
 impl Sample {
@@ -68,6 +72,7 @@ impl Prober {
             end_ms: self.model_ms(end - t0),
             answer,
             failure: result.err().map(|f: Failure| f.class()),
+            machine: None,
         }
     }
 
@@ -79,14 +84,23 @@ impl Prober {
     }
 
     /// Closed loop: `concurrency` threads, each sending to `urls[(thread + k) % len]` back to back
-    /// for `duration_ms` (model). Throughput counts completions after a warm-up quarter.
-    pub fn closed_loop(&self, urls: &[String], concurrency: usize, duration_ms: f64) -> Level {
+    /// for `duration_ms` (model). Throughput counts completions after a warm-up quarter. Also
+    /// returns every sample (times from the level's own start), each answer tagged with the
+    /// answering machine's index in `machines`, for the estimator that reads a unit's ceiling
+    /// from them.
+    pub fn closed_loop(
+        &self,
+        urls: &[String],
+        machines: &[MachineId],
+        concurrency: usize,
+        duration_ms: f64,
+    ) -> (Level, Vec<Sample>) {
         let barrier = Arc::new(Barrier::new(concurrency));
         // The clock starts when every thread is ready (spawning hundreds takes a while on a
         // loaded machine, and that time must not count as idle).
         let start = Arc::new(OnceLock::new());
         let length = Duration::from_secs_f64(duration_ms * self.scale / 1000.0);
-        let samples: Vec<Sample> = std::thread::scope(|scope| {
+        let mut samples: Vec<Sample> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..concurrency)
                 .map(|i| {
                     let barrier = barrier.clone();
@@ -115,7 +129,17 @@ impl Prober {
                 .flat_map(|h| h.join().unwrap_or_default())
                 .collect()
         });
-        Level::from_samples(concurrency, &samples, duration_ms)
+        let ids: Vec<String> = machines.iter().map(|m| m.to_string()).collect();
+        for s in &mut samples {
+            s.machine = s
+                .answer
+                .as_ref()
+                .and_then(|a| ids.iter().position(|id| *id == a.2));
+        }
+        (
+            Level::from_samples(concurrency, &samples, duration_ms),
+            samples,
+        )
     }
 
     /// `count` requests sent at the same moment, one connection each; `url_of(i)` picks the URL.

@@ -171,7 +171,22 @@ pub struct Overhead {
 pub struct Bottleneck {
     /// Closed-loop ramp through one forwarding unit, spread evenly over every machine.
     pub levels: Vec<Level>,
+    /// The most the unit passes, requests/s: one request per pass of its one-at-a-time stage, as
+    /// the controller's estimator reads it from the answers that queued at it. Infinite (`null`
+    /// in the file) when no such stage was seen: the unit passed whatever the machines served.
+    #[serde(deserialize_with = "null_is_infinite")]
     pub ceiling_rps: f64,
+    /// The stage's pass interval (model ms) when one was seen, and the queued answers it rests on.
+    #[serde(default)]
+    pub pass_ms: Option<f64>,
+    #[serde(default)]
+    pub pass_samples: usize,
+    /// The stage looked like it sits after the worker call (answers leave one at a time).
+    #[serde(default)]
+    pub stage_after: Option<bool>,
+    /// The highest closed-loop throughput through it (the ramp's best level), requests/s.
+    #[serde(default)]
+    pub passed_rps: f64,
     /// Machines' combined capacity (one machine's ceiling × machines up).
     pub machines_combined_rps: f64,
     /// Smallest N whose lower bound is set by the forwarding unit rather than the machines
@@ -182,6 +197,13 @@ pub struct Bottleneck {
     pub connection_burst: Option<Burst>,
     /// Measured solution: throughput through K forwarding units over the same workers.
     pub scaling: Vec<ScalePoint>,
+}
+
+impl Bottleneck {
+    /// Whether a ceiling was seen (`ceiling_rps` finite).
+    pub fn has_ceiling(&self) -> bool {
+        self.ceiling_rps.is_finite()
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -279,5 +301,20 @@ mod tests {
         let json = serde_json::to_string(&l).unwrap();
         let back: Limits = serde_json::from_str(&json).unwrap();
         assert!(back.model.unwrap().forwarder_ceiling_rps.is_infinite());
+    }
+
+    #[test]
+    fn a_measured_forwarding_unit_without_a_ceiling_reads_back_as_none_seen() {
+        let mut l = Limits::default();
+        l.forwarder_bottleneck.ceiling_rps = f64::INFINITY;
+        l.forwarder_bottleneck.passed_rps = 131.0;
+        let json = serde_json::to_string(&l).unwrap();
+        assert!(json.contains("\"ceiling_rps\":null"), "{json}");
+        let back: Limits = serde_json::from_str(&json).unwrap();
+        assert!(!back.forwarder_bottleneck.has_ceiling());
+        assert_eq!(back.forwarder_bottleneck.passed_rps, 131.0);
+        l.forwarder_bottleneck.ceiling_rps = 58.8;
+        let back: Limits = serde_json::from_str(&serde_json::to_string(&l).unwrap()).unwrap();
+        assert_eq!(back.forwarder_bottleneck.ceiling_rps, 58.8);
     }
 }

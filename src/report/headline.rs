@@ -90,10 +90,15 @@ fn best_makespan(ps: &Policies, n: u64, limits: Option<&Limits>) -> Option<Strin
     }
     s.push_str(&format!(": {:.0} requests/s", n as f64 / (ms / 1000.0)));
     if let Some(l) = limits {
-        s.push_str(&format!(
-            ", against a measured forwarding-unit ceiling of {:.0}/s",
-            l.forwarder_bottleneck.ceiling_rps
-        ));
+        let b = &l.forwarder_bottleneck;
+        s.push_str(&if b.has_ceiling() {
+            format!(
+                ", against a measured forwarding-unit ceiling of {:.0}/s",
+                b.ceiling_rps
+            )
+        } else {
+            ", with no forwarding-unit ceiling seen by the limits analysis".to_string()
+        });
     }
     let (m, f) = (
         secs(cell.machines_bound_ms.mean),
@@ -263,6 +268,27 @@ mod tests {
         );
         let h = headline(&mixed, Some(&limits));
         assert!(!h.contains("the pace"), "{h}");
+    }
+
+    #[test]
+    fn a_limits_run_without_a_unit_ceiling_is_not_quoted_as_one() {
+        let mut limits = Limits::default();
+        limits.forwarder_bottleneck.ceiling_rps = f64::INFINITY;
+        let t = table(
+            "sweep",
+            &[("default", "auto", 1000, [9_000.0, 8_000.0, 2_000.0])],
+        );
+        let h = headline(&t, Some(&limits));
+        assert!(
+            h.contains("with no forwarding-unit ceiling seen") && !h.contains("inf/s"),
+            "{h}"
+        );
+        limits.forwarder_bottleneck.ceiling_rps = 58.8;
+        let h = headline(&t, Some(&limits));
+        assert!(
+            h.contains("measured forwarding-unit ceiling of 59/s"),
+            "{h}"
+        );
     }
 
     #[test]

@@ -188,7 +188,15 @@ pub fn limit_chart(l: &Limits, stem: &str) -> (&'static str, String) {
                 "One machine saturates at {:.0}/s from {} in flight",
                 c.ceiling_rps, c.knee_concurrency
             );
-            if !bn.levels.is_empty() {
+            if !bn.levels.is_empty() && !bn.has_ceiling() {
+                s.push_str(&format!(
+                    "; all {} through one forwarding unit reach {:.0}/s of their {:.0}/s, with no \
+                     forwarding-unit ceiling seen",
+                    count(l.machines.len(), "machine"),
+                    bn.passed_rps,
+                    bn.machines_combined_rps
+                ));
+            } else if !bn.levels.is_empty() {
                 let only = if bn.ceiling_rps < 0.9 * bn.machines_combined_rps {
                     "only "
                 } else {
@@ -437,5 +445,12 @@ mod tests {
         );
         l.forwarder_bottleneck.ceiling_rps = 135.0;
         assert!(!limit_chart(&l, "limits-throughput").1.contains("only"));
+        l.forwarder_bottleneck.ceiling_rps = f64::INFINITY;
+        l.forwarder_bottleneck.passed_rps = 90.0;
+        let t = limit_chart(&l, "limits-throughput").1;
+        assert!(
+            t.contains("reach 90/s of their 137/s, with no forwarding-unit ceiling seen"),
+            "{t}"
+        );
     }
 }
