@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark of the emulator itself (issue 2, acceptance 5). Prints the figures and writes
+# Benchmark of the emulator itself . Prints the figures and writes
 # results/bench-emulator.json.
 #  1. Throughput of one forwarding unit with the no-delay topology (every modelled duration zero,
 #     so the figure is the implementation's own speed; each request still opens a new connection
@@ -7,7 +7,7 @@
 #  2. Memory (VmRSS / VmHWM of the `cmdunit serve` process) at 1000 concurrent connections:
 #     a) 1000 idle keep-alive connections that each got an answer (no-delay topology);
 #     b) 1000 requests in flight at once (default topology, machines awake, time scale 1).
-# Targets (issue 2): >= 5,000 requests/s and < 100 MB.
+# Targets: >= 5,000 requests/s and < 100 MB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${BENCH_DURATION:-10}

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 3, acceptance 4: a batch of N = 1,000,000 against a topology that models no delays
+# A batch of N = 1,000,000 against a topology that models no delays
 # (topologies/no-delay.toml) must complete with peak memory under 200 MB.
 #
 # Runs `cmdunit N --emulate` (release build) under /usr/bin/time -v and reports the peak resident

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 3, acceptance 3: every policy's makespan and efficiency (lower bound / makespan) for
+# Every policy's makespan and efficiency (lower bound / makespan) for
 # N in {1, 10, 100, 1000, 5000}, with the default topology (the forwarding unit's ~17 ms handling
 # stage is the limit) and with topologies/no-ceiling.toml (no handling stage: the machines are the
 # limit), against the embedded emulator. Writes results/bench-policies.{json,md} and prints the

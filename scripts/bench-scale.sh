@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 4: one command unit over K forwarding units. For N = 1000 and 5000 and K = 1, 2, 3, 5, 8
+# One command unit over K forwarding units. For N = 1000 and 5000 and K = 1, 2, 3, 5, 8
 # emulated units over the same five workers (`--emulate --forwarders K`), runs the best policy
 # (auto, which names what it ran) and prints makespan, throughput, efficiency against the lower
 # bound, and which layer limits: the forwarding units (N passes of ~17 ms shared by K units) or

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The one command that regenerates everything under results/ (issue 5):
+# The one command that regenerates everything under results/:
 #   1. scripts/sweep.sh: every policy × N × repetition on the default and no-ceiling systems,
 #      the fault comparison (slow-machine, machine-down), K forwarding units, and the time-scale
 #      validation (N = 1000 per-region-queues at scale 1 and at the sweep's scale);

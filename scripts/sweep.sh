@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The policy sweep behind the report (issue 5): every policy × N × repetition against the embedded
+# The policy sweep behind the report: every policy × N × repetition against the embedded
 # emulator (or a given forwarding unit), one run folder with summary.json per run.
 #
 #   scripts/sweep.sh [phase...]      phases: main faults scale timescale (default: all four)

@@ -26,6 +26,7 @@ pub mod emulator;
 pub mod endpoint;
 pub mod files;
 pub mod limits;
+pub mod numbers;
 pub mod outcome;
 pub mod plot;
 pub mod policy;

@@ -114,10 +114,12 @@ fn a_machine_that_goes_down_mid_run_fails_until_it_comes_back() {
     let us0 = machine("us/0");
     let worker = emu.worker_urls()[3].1.clone();
     // A client keeps asking us/0 throughout; each answer is tagged with the phase it was sent
-    // and answered in (0 up, 1 down, 2 up again).
+    // and answered in (0 up, 1 down, 2 up again; 9 while a fault is being changed, so that an
+    // answer that straddles a change is never counted in either phase).
     const UP: u8 = 0;
     const DOWN: u8 = 1;
     const BACK: u8 = 2;
+    const CHANGING: u8 = 9;
     let phase = Arc::new(AtomicU8::new(UP));
     let stop = Arc::new(AtomicBool::new(false));
     let client = std::thread::spawn({
@@ -134,6 +136,7 @@ fn a_machine_that_goes_down_mid_run_fails_until_it_comes_back() {
         }
     });
     std::thread::sleep(Duration::from_millis(300));
+    phase.store(CHANGING, Ordering::SeqCst);
     emu.set_fault(&us0, down()).unwrap();
     phase.store(DOWN, Ordering::SeqCst);
     assert_eq!(
@@ -144,6 +147,7 @@ fn a_machine_that_goes_down_mid_run_fails_until_it_comes_back() {
     assert_eq!(get(&fu, "/stats").json()["machines"][3]["reachable"], false);
     assert!(emu.fault(&us0).unwrap().down);
     std::thread::sleep(Duration::from_millis(300));
+    phase.store(CHANGING, Ordering::SeqCst);
     emu.set_fault(&us0, Fault::default()).unwrap();
     phase.store(BACK, Ordering::SeqCst);
     std::thread::sleep(Duration::from_millis(300));

@@ -1,4 +1,4 @@
-//! The calibration pass: measure the system before planning a batch (issue 3, issue 4).
+//! The calibration pass: measure the system before planning a batch.
 //!
 //! Steps, each cheap enough to be worth it:
 //! 1. Reachability: one request to each forwarding unit (any HTTP answer means it is up).
@@ -31,6 +31,7 @@ use super::{Calibration, CalibrationCost};
 use crate::client::{Client, ClientConfig, Failure};
 use crate::endpoint::Layout;
 use crate::endpoint::WorkAnswer;
+use crate::numbers::median_of;
 use crate::timescale::TimeScale;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Barrier;
@@ -256,9 +257,9 @@ pub fn calibrate(
             if let (Ok(a), None) = (&wake[i].result, cal.machines[i].wake_ms) {
                 answers.push((a.response_time as f64, a.work_time as f64));
             }
-            let mut rt: Vec<f64> = answers.iter().map(|a| a.0).collect();
-            let mut work: Vec<f64> = answers.iter().map(|a| a.1).collect();
-            if let (Some(rt), Some(work)) = (median(&mut rt), median(&mut work)) {
+            let rt: Vec<f64> = answers.iter().map(|a| a.0).collect();
+            let work: Vec<f64> = answers.iter().map(|a| a.1).collect();
+            if let (Some(rt), Some(work)) = (median_of(&rt), median_of(&work)) {
                 // The service time is what the machine reports working: quick mode sees no
                 // queue, so it cannot see any handling on top.
                 let m = &mut cal.machines[i];
@@ -404,20 +405,6 @@ impl Prober {
     }
 }
 
-/// The median of `xs` (sorted in place), `None` when empty.
-fn median(xs: &mut [f64]) -> Option<f64> {
-    if xs.is_empty() {
-        return None;
-    }
-    xs.sort_by(f64::total_cmp);
-    let k = xs.len() / 2;
-    Some(if xs.len() % 2 == 1 {
-        xs[k]
-    } else {
-        (xs[k - 1] + xs[k]) / 2.0
-    })
-}
-
 /// Least-squares line through (k, ys[k]): (intercept, slope).
 fn fit(ys: &[f64]) -> (f64, f64) {
     let n = ys.len() as f64;
@@ -438,14 +425,7 @@ fn fit(ys: &[f64]) -> (f64, f64) {
 
 #[cfg(test)]
 mod tests {
-    use super::{fit, median};
-
-    #[test]
-    fn median_of_odd_even_and_empty() {
-        assert_eq!(median(&mut [3.0, 1.0, 2.0]), Some(2.0));
-        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), Some(2.5));
-        assert_eq!(median(&mut []), None);
-    }
+    use super::fit;
 
     #[test]
     fn fit_recovers_a_line() {

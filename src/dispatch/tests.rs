@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::client::Caller;
+use crate::endpoint::WorkAnswer;
 use crate::policy::{by_name, StartInput};
 use crossbeam_channel::Receiver;
 use std::sync::atomic::AtomicU64;

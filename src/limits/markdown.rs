@@ -9,7 +9,7 @@
 
 use super::measure::BOTTLENECK_SEARCH_MAX_N;
 use super::schema::{Bottleneck, Dist, Limits};
-use crate::report::numbers::{compare, secs};
+use crate::numbers::{compare, secs};
 use std::fmt::Write;
 
 /// Below this (model ms) an added latency is measurement noise, not a figure to report.
@@ -452,7 +452,7 @@ pub fn cold_start(l: &Limits) -> ColdStart {
         return ColdStart::NoneObserved;
     }
     ColdStart::Observed {
-        median_ms: crate::report::numbers::median(&cold),
+        median_ms: crate::numbers::median(&cold),
         machines: cold.len(),
         of: probed.len(),
     }

@@ -20,7 +20,7 @@ use crate::calibrate::{Calibration, CalibrationCost, ForwarderEstimate, MachineE
 use crate::emulator::topology::Topology;
 use crate::emulator::{Emulator, EmulatorConfig};
 use crate::endpoint::MachineId;
-use crate::report::numbers::median;
+use crate::numbers::median;
 use anyhow::Context;
 use std::collections::BTreeMap;
 
@@ -360,7 +360,7 @@ pub fn measure(system: &System, plan: &LimitsPlan) -> anyhow::Result<Limits> {
         connection_burst,
         scaling,
     };
-    let mut limits = Limits {
+    let limits = Limits {
         version: 1,
         system: match &system.model {
             Some((t, _)) => format!("emulator (topology {})", t.name),
@@ -379,11 +379,11 @@ pub fn measure(system: &System, plan: &LimitsPlan) -> anyhow::Result<Limits> {
         forwarder_overhead: overhead,
         forwarder_bottleneck: bottleneck,
         platform,
+        // Argued from these figures when the analysis is written (`limits::write`).
         downsides: Vec::new(),
         model: system.model.as_ref().map(|(t, _)| ModelFigures::of(t)),
         charts: Vec::new(),
     };
-    limits.downsides = super::markdown::downsides(&limits);
     Ok(limits)
 }
 

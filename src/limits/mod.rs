@@ -80,6 +80,7 @@ pub fn run(args: LimitsArgs) -> anyhow::Result<()> {
 pub fn write(limits: &Limits, out: &Path) -> anyhow::Result<Limits> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let mut limits = limits.clone();
+    limits.downsides = markdown::downsides(&limits);
     limits.charts = charts(&limits, out)?;
     let json = serde_json::to_string_pretty(&limits)?;
     std::fs::write(out.join("limits.json"), json + "\n")

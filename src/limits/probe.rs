@@ -5,7 +5,7 @@
 
 use crate::client::{Client, ClientConfig, Failure};
 use crate::endpoint::MachineId;
-use crate::report::numbers::median;
+use crate::numbers::median;
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Barrier, OnceLock};
 use std::time::{Duration, Instant};

@@ -4,7 +4,7 @@
 
 use super::probe::{Level, Sample};
 use crate::emulator::topology::Topology;
-use crate::report::numbers::quantile;
+use crate::numbers::quantile;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

@@ -7,7 +7,7 @@ use super::data::{
     completion_times, largest_common_n, largest_n, ns, policy_order, sweep, Cell, Policies, Spread,
     Table, REFERENCE_N,
 };
-use super::numbers::{faster_or_slower, median, secs};
+use crate::numbers::{faster_or_slower, median, secs};
 use crate::plot::{self, Axes, LineExtras, PlotError, Series};
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -8,9 +8,9 @@
 
 use super::charts::best_at;
 use super::data::{reference_n, sweep, Cell, Policies, Table};
-use super::numbers::{faster_or_slower, secs};
 use super::sentences::count;
 use crate::limits::Limits;
+use crate::numbers::{faster_or_slower, secs};
 
 /// Which of the two bounds is the later one, in every cell described.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -15,7 +15,6 @@ pub mod charts;
 pub mod data;
 pub mod doc;
 pub mod headline;
-pub mod numbers;
 pub mod pdf;
 pub mod sentences;
 pub mod tables;

@@ -11,10 +11,10 @@
 
 use super::charts::best_at;
 use super::data::{ns, sweep, Run, Table};
-use super::numbers::secs;
 use crate::emulator::topology::Topology;
 use crate::limits::markdown::ScaleOut;
 use crate::limits::Limits;
+use crate::numbers::secs;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// "1 forwarding unit", "5 machines".

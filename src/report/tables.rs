@@ -3,7 +3,7 @@
 
 use super::charts::{best_at, fault_topologies};
 use super::data::{largest_common_n, ns, policy_order, sweep, Table};
-use super::numbers::secs;
+use crate::numbers::secs;
 
 /// Rows: N; best policy (default system) with its makespan and efficiency; what auto ran; best
 /// without the ceiling.

@@ -32,6 +32,7 @@ use super::{Binder, Decision, JobCtx, Observation, Policy, PolicyError, Route, S
 use crate::calibrate::online::{Estimator, Sample};
 use crate::calibrate::Calibration;
 use crate::endpoint::{Layout, Target};
+use crate::numbers::median_of;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::collections::{HashSet, VecDeque};
@@ -74,8 +75,8 @@ impl Policy for Controller {
         let share = ((input.n as f64) * WAVE_SHARE / m as f64).ceil() as u64;
         // A unit whose ceiling an earlier run measured starts with the window it implies.
         let typical = {
-            let mut rt0: Vec<f64> = est.machines.iter().filter_map(|e| e.rt0()).collect();
-            median(&mut rt0)
+            let rt0: Vec<f64> = est.machines.iter().filter_map(|e| e.rt0()).collect();
+            median_of(&rt0)
         };
         let windows: Vec<Option<f64>> = est
             .units
@@ -207,7 +208,7 @@ impl ControlLoop {
                 int.push(interval);
             }
         }
-        Some((median(&mut lat)?, median(&mut int)?))
+        Some((median_of(&lat)?, median_of(&int)?))
     }
 
     /// When a job sent now through `f` to `m` would be answered: the jobs it already has are
@@ -649,14 +650,6 @@ impl ControlLoop {
             50.0
         }
     }
-}
-
-fn median(xs: &mut [f64]) -> Option<f64> {
-    if xs.is_empty() {
-        return None;
-    }
-    xs.sort_by(f64::total_cmp);
-    Some(xs[xs.len() / 2])
 }
 
 #[cfg(test)]

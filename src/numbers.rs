@@ -1,13 +1,19 @@
-//! Figures as the report prints them, and the two order statistics its text and the limits
-//! analysis compute. One place, so that a figure reads the same wherever it appears: a makespan in
-//! the headline, in the policy table and under a chart is the same string, and "faster" is only
-//! ever written when the ratio says so. The limits analysis uses these too: its answers are part
-//! of the report.
+//! Order statistics of plain samples, and figures as the text outputs print them. One place, so
+//! that a median is the same median in the controller, the calibration pass and the report, and
+//! a figure reads the same wherever it appears: a makespan in the headline, in the policy table
+//! and under a chart is the same string, and "faster" is only ever written when the ratio says
+//! so. A leaf: it imports nothing of the crate.
 
 /// Median of unsorted values, interpolated between the two middle ones (NaN when there are none;
 /// non-finite values are ignored).
 pub fn median(values: &[f64]) -> f64 {
     quantile(values, 0.5)
+}
+
+/// The median of `values`, `None` when there is no finite one.
+pub fn median_of(values: &[f64]) -> Option<f64> {
+    let m = median(values);
+    m.is_finite().then_some(m)
 }
 
 /// The q-quantile (0–1) of unsorted values, linearly interpolated between neighbours (NaN when
@@ -64,6 +70,14 @@ pub fn compare(ratio: f64, up: &str, down: &str, same: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn median_of_odd_even_and_empty() {
+        assert_eq!(median_of(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median_of(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(median_of(&[]), None);
+        assert_eq!(median_of(&[f64::NAN]), None);
+    }
 
     #[test]
     fn median_interpolates_and_ignores_nan() {
