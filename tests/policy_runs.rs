@@ -43,6 +43,7 @@ fn planned_counts(policy: &str, n: u64, t: &Topology, units: usize) -> (Vec<u64>
             forwarder_urls: &urls,
             model: Some(&model),
             seed: 11,
+            time_scale: Default::default(),
         })
         .unwrap();
     let machines = vec![MachineLoad::default(); layout.machines.len()];

@@ -94,6 +94,7 @@ fn run_with(
             forwarder_urls: &urls,
             model: None,
             seed: 1,
+            time_scale: Default::default(),
         })
         .unwrap();
     run_binder(cfg, binder, script)
@@ -357,6 +358,7 @@ fn a_policy_that_never_starts_fails_to_start_cleanly() {
         forwarder_urls: &["u".to_string()],
         model: None,
         seed: 0,
+        time_scale: Default::default(),
     });
     assert!(err.is_err());
 }
@@ -442,6 +444,7 @@ fn outcomes_reach_the_collector_promptly_while_every_agent_is_blocked() {
             forwarder_urls: &["unit0".to_string()],
             model: None,
             seed: 1,
+            time_scale: Default::default(),
         })
         .unwrap();
     let transport: Arc<dyn Transport> = Arc::new(Scripted {

@@ -77,13 +77,13 @@ pub fn measure(system: &System, plan: &LimitsPlan) -> anyhow::Result<Limits> {
         scale: system.time_scale,
         timeout_ms: 120_000.0,
     };
-    let fu = system
+    let forwarder = system
         .forwarders
         .first()
         .context("no forwarding unit to measure")?
         .trim_end_matches('/')
         .to_string();
-    let via = |m: &MachineId| format!("{fu}/work/{}/{}", m.region, m.index);
+    let via = |m: &MachineId| format!("{forwarder}/work/{}/{}", m.region, m.index);
     let direct = |m: &MachineId| {
         system
             .workers
@@ -161,7 +161,7 @@ pub fn measure(system: &System, plan: &LimitsPlan) -> anyhow::Result<Limits> {
     }
     anyhow::ensure!(
         !all_ok.is_empty(),
-        "no machine answered through {fu}; is the forwarding unit up?"
+        "no machine answered through {forwarder}; is the forwarding unit up?"
     );
 
     // Regions.
@@ -364,7 +364,7 @@ pub fn measure(system: &System, plan: &LimitsPlan) -> anyhow::Result<Limits> {
         version: 1,
         system: match &system.model {
             Some((t, _)) => format!("emulator (topology {})", t.name),
-            None => fu.clone(),
+            None => forwarder.clone(),
         },
         time_scale: system.time_scale,
         samples_per_machine: plan.samples,

@@ -46,6 +46,9 @@ pub struct StartInput<'a> {
     pub model: Option<&'a Calibration>,
     /// Seed for any randomness, so a run can be repeated.
     pub seed: u64,
+    /// How model time (what the view counts in) maps to the wall clock: what happens on the
+    /// client's own machine (threads waiting for a core) takes wall time, at any scale.
+    pub time_scale: crate::timescale::TimeScale,
 }
 
 /// Where one attempt goes.
@@ -280,6 +283,7 @@ mod tests {
             forwarder_urls: &["http://f".to_string()],
             model: None,
             seed: 0,
+            time_scale: Default::default(),
         };
         for (name, _) in ALL {
             let p = by_name(name).unwrap();

@@ -228,6 +228,7 @@ mod tests {
             forwarder_urls: &urls,
             model: Some(&model),
             seed: 0,
+            time_scale: Default::default(),
         };
         let mut b = PerRegion.start(&input).unwrap();
         let loads = Loads::new(5, units);

@@ -84,6 +84,7 @@ mod tests {
             forwarder_urls: &["http://f".to_string()],
             model: None,
             seed: 0,
+            time_scale: Default::default(),
         };
         let mut b = MachineRr.start(&input).unwrap();
         let mut loads = Loads::new(5, 1);

@@ -211,6 +211,7 @@ pub fn run_batch(cfg: &RunConfig) -> Result<Summary, RunError> {
         forwarder_urls: &sys.urls,
         model: start.model.as_ref(),
         seed: cfg.seed,
+        time_scale: cfg.time_scale,
     })?;
 
     // The batch.

@@ -36,6 +36,7 @@ use crate::numbers::median_of;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::collections::{HashSet, VecDeque};
+use std::time::Duration;
 
 pub struct Controller;
 
@@ -50,6 +51,10 @@ const MACHINE_SLACK: f64 = 1.2;
 const MACHINE_EXTRA: f64 = 2.0;
 /// A machine silent this many times the slowest first answer of the others is out for now.
 const SILENT_FACTOR: f64 = 3.0;
+/// …and never before this much wall time: on a busy client a thread can wait tens of
+/// milliseconds for a core, which against a server answering in well under a millisecond would
+/// make every machine look silent and copy jobs for nothing.
+const SILENT_FLOOR_WALL: Duration = Duration::from_millis(50);
 /// Hedges the batch may send: this share of N, plus a first wave's worth per machine.
 const HEDGE_SHARE: f64 = 0.1;
 
@@ -113,6 +118,7 @@ impl Policy for Controller {
             wave,
             hedges_left: ((input.n as f64) * HEDGE_SHARE) as u64 + WAVE_MAX * m as u64,
             hedged: HashSet::new(),
+            silent_floor_ms: input.time_scale.to_model_ms(SILENT_FLOOR_WALL),
             seeded,
             rng: SmallRng::seed_from_u64(input.seed),
             sent: 0,
@@ -167,6 +173,8 @@ struct ControlLoop {
     wave: u32,
     hedges_left: u64,
     hedged: HashSet<u32>,
+    /// The shortest silence that counts, in model ms ([`SILENT_FLOOR_WALL`]).
+    silent_floor_ms: f64,
     seeded: bool,
     rng: SmallRng,
     sent: u64,
@@ -363,7 +371,7 @@ impl ControlLoop {
             let oldest = ctl.in_flight.front().map_or(sent, |j| j.1);
             let quiet_since = ctl.last_answer_at.map_or(oldest, |a| a.max(oldest));
             let usual = ctl.latency_ewma.unwrap_or(0.0).max(reference);
-            if now - quiet_since > SILENT_FACTOR * usual {
+            if now - quiet_since > (SILENT_FACTOR * usual).max(self.silent_floor_ms) {
                 return Some(job);
             }
         }
@@ -410,11 +418,12 @@ impl ControlLoop {
         let Some(reference) = self.reference_latency() else {
             return;
         };
+        let floor = self.silent_floor_ms;
         for ctl in &mut self.machines {
             if ctl.standing == Standing::Fresh
                 && ctl
                     .first_sent
-                    .is_some_and(|t| now - t > SILENT_FACTOR * reference)
+                    .is_some_and(|t| now - t > (SILENT_FACTOR * reference).max(floor))
             {
                 ctl.standing = Standing::Doubtful;
             }

@@ -13,6 +13,7 @@ fn start(n: u64, model: Option<&Calibration>) -> Box<dyn Binder> {
             forwarder_urls: &["http://f".to_string()],
             model,
             seed: 3,
+            time_scale: Default::default(),
         })
         .unwrap()
 }
@@ -110,6 +111,44 @@ fn a_machine_silent_long_after_the_others_is_left_alone_and_its_jobs_are_hedged(
         }
         d => panic!("{d:?}"),
     }
+}
+
+/// Against a server answering in a fraction of a millisecond, a machine quiet for a few
+/// milliseconds is a client thread waiting for a core, not a silent machine: no copies (a busy
+/// two-core client once copied a tenth of a 400,000-request batch and ran at a third of its
+/// speed). Quiet for longer than the wall-time floor, it is silent again.
+#[test]
+fn a_few_milliseconds_of_quiet_against_a_sub_millisecond_server_is_not_silence() {
+    let mut b = start(1000, None);
+    let mut loads = Loads::new(5, 1);
+    let mut sent: Vec<(u32, Route)> = Vec::new();
+    for id in 0..5 {
+        sent.push((id, send(&mut b, &mut loads, 0.0, id).unwrap()));
+    }
+    for &(id, r) in &sent {
+        let Target::Machine(m) = r.target else {
+            panic!()
+        };
+        if m == 0 {
+            continue;
+        }
+        loads.unbook(r);
+        b.observe(&loads.view(0.3, 995), &ok(id, r, 0.0, 0.3, 0));
+    }
+    // 5 ms later (over fifteen times the others' latency): still no copy.
+    match b.next(&loads.view(5.0, 995), Some(&fresh(5))) {
+        Decision::Hedge { .. } => panic!("a hedge after 5 ms of quiet"),
+        Decision::Send { route, .. } => loads.book(route),
+        Decision::Wait { .. } => {}
+    }
+    // A wall-time second later (time scale 1): silent.
+    let hedged = (0..50).any(|k| {
+        matches!(
+            b.next(&loads.view(1000.0 + k as f64, 995), Some(&fresh(6 + k))),
+            Decision::Hedge { .. }
+        )
+    });
+    assert!(hedged, "machine 0 quiet for a second was never copied from");
 }
 
 /// A cached ceiling that is not there: the unit shows no queue, the window grows.
