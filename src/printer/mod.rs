@@ -86,4 +86,20 @@ mod tests {
             csv.lines().nth(1).unwrap().split(',').count()
         );
     }
+
+    #[test]
+    fn the_text_block_shows_the_wall_time_first_and_an_estimated_bound_as_one() {
+        let mut s = sample();
+        s.wall_ms = 2100.0;
+        s.lower_bound_source = "model".into();
+        let out = render(Format::Text, &s);
+        let wall = out.find("Wall time:").expect("a wall time line");
+        let makespan = out.find("Makespan:").expect("a makespan line");
+        assert!(wall < makespan, "{out}");
+        assert!(out.contains("2.100 s"), "{out}");
+        assert!(!out.contains("estimated"), "{out}");
+        s.lower_bound_source = "learned".into();
+        let out = render(Format::Text, &s);
+        assert!(out.contains("estimated lower bound"), "{out}");
+    }
 }

@@ -17,8 +17,18 @@ pub fn render(s: &Summary) -> String {
     if !s.reason.is_empty() {
         out.push_str(&format!("  Why:          {}\n", s.reason));
     }
+    // What the user waited for first: from the command's start to the last answer.
     out.push_str(&format!(
-        "  Makespan:     {}   (lower bound {}, efficiency {:.1}%)\n",
+        "  Wall time:    {}   (command start to last answer)\n",
+        duration(s.wall_ms)
+    ));
+    // A bound from the true model is one; from measurements it is an estimate, and says so.
+    let bound = match s.lower_bound_source.as_str() {
+        "model" | "" => "lower bound",
+        _ => "estimated lower bound",
+    };
+    out.push_str(&format!(
+        "  Makespan:     {}   ({bound} {}, efficiency {:.1}%)\n",
         duration(s.makespan_ms),
         duration(s.lower_bound_ms),
         s.efficiency * 100.0
