@@ -6,6 +6,7 @@
 //! the machine at 12 345.5 ms") and sleeps until that instant. Deadlines are absolute, so a late
 //! wake-up never shifts the requests that follow (no drift).
 
+use crate::timescale::TimeScale;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -13,14 +14,16 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 #[derive(Clone, Copy, Debug)]
 pub struct Clock {
     epoch: Instant,
-    scale: f64,
+    scale: TimeScale,
     /// Tells clocks apart: a time stamp from another clock (another process) means nothing here.
     id: u64,
 }
 
 impl Clock {
-    /// A clock starting now. `scale` must be finite and > 0 (checked by the caller).
+    /// A clock starting now. `scale` is checked by the caller (its flag or topology); one out of
+    /// range runs in real time.
     pub fn new(scale: f64) -> Clock {
+        let scale = TimeScale::new(scale).unwrap_or_default();
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -53,7 +56,7 @@ impl Clock {
     }
 
     pub fn scale(&self) -> f64 {
-        self.scale
+        self.scale.factor()
     }
 
     /// Model milliseconds since the epoch.
@@ -63,12 +66,12 @@ impl Clock {
 
     /// A wall-clock duration expressed in model milliseconds.
     pub fn to_model_ms(&self, wall: Duration) -> f64 {
-        wall.as_secs_f64() * 1000.0 / self.scale
+        self.scale.to_model_ms(wall)
     }
 
     /// A model duration on the wall clock.
     pub fn to_wall(&self, model_ms: f64) -> Duration {
-        Duration::from_secs_f64((model_ms.max(0.0) * self.scale / 1000.0).min(1e9))
+        self.scale.to_wall(model_ms)
     }
 
     /// The wall-clock instant of a model time.

@@ -21,6 +21,7 @@ use crate::emulator::topology::Topology;
 use crate::emulator::{Emulator, EmulatorConfig};
 use crate::endpoint::MachineId;
 use crate::numbers::median;
+use crate::timescale::TimeScale;
 use anyhow::Context;
 use std::collections::BTreeMap;
 
@@ -74,7 +75,7 @@ pub fn measure_emulator(
 /// Measure `system` according to `plan`.
 pub fn measure(system: &System, plan: &LimitsPlan) -> anyhow::Result<Limits> {
     let prober = Prober {
-        scale: system.time_scale,
+        scale: TimeScale::new(system.time_scale).map_err(anyhow::Error::msg)?,
         timeout_ms: 120_000.0,
     };
     let forwarder = system
@@ -395,7 +396,7 @@ fn measure_scaling(
     plan: &LimitsPlan,
 ) -> anyhow::Result<Vec<ScalePoint>> {
     let prober = Prober {
-        scale,
+        scale: TimeScale::new(scale).map_err(anyhow::Error::msg)?,
         timeout_ms: 120_000.0,
     };
     let mut out = Vec::new();

@@ -6,6 +6,7 @@
 use crate::client::{Client, ClientConfig, Failure};
 use crate::endpoint::MachineId;
 use crate::numbers::median;
+use crate::timescale::TimeScale;
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Barrier, OnceLock};
 use std::time::{Duration, Instant};
@@ -36,8 +37,7 @@ impl Sample {
 /// Times requests; knows the time scale.
 #[derive(Clone, Copy, Debug)]
 pub struct Prober {
-    /// Wall ms per model ms.
-    pub scale: f64,
+    pub scale: TimeScale,
     /// Per-request timeout, model ms.
     pub timeout_ms: f64,
 }
@@ -45,13 +45,16 @@ pub struct Prober {
 impl Prober {
     pub fn client(&self) -> Client {
         Client::new(&ClientConfig {
-            timeout: Duration::from_secs_f64((self.timeout_ms * self.scale / 1000.0).max(1.0)),
+            timeout: self
+                .scale
+                .to_wall(self.timeout_ms)
+                .max(Duration::from_secs(1)),
             max_idle: 4,
         })
     }
 
     fn model_ms(&self, d: Duration) -> f64 {
-        d.as_secs_f64() * 1000.0 / self.scale
+        self.scale.to_model_ms(d)
     }
 
     /// One timed request; `t0` is the probe's start.
@@ -99,7 +102,7 @@ impl Prober {
         // The clock starts when every thread is ready (spawning hundreds takes a while on a
         // loaded machine, and that time must not count as idle).
         let start = Arc::new(OnceLock::new());
-        let length = Duration::from_secs_f64(duration_ms * self.scale / 1000.0);
+        let length = self.scale.to_wall(duration_ms);
         let mut samples: Vec<Sample> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..concurrency)
                 .map(|i| {
