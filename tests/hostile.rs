@@ -273,6 +273,11 @@ impl Case {
 
     /// A run that must end with a summary: its exit code checked, `ok + failed == n`.
     fn batch(&self, n: u64, url: &str, extra: &[&str], code: i32) -> serde_json::Value {
+        self.batch_ran(n, url, extra, code).1
+    }
+
+    /// [`Case::batch`], with the run itself (its wall time and memory).
+    fn batch_ran(&self, n: u64, url: &str, extra: &[&str], code: i32) -> (Ran, serde_json::Value) {
         let r = self.run(n, url, extra, LIMIT);
         assert_eq!(r.code, Some(code), "exit code; stderr: {}", r.stderr);
         let v = summary(&r, &self.out);
@@ -284,7 +289,7 @@ impl Case {
                 r.stderr
             );
         }
-        v
+        (r, v)
     }
 }
 
@@ -637,10 +642,7 @@ fn bad_json_is_a_bad_response() {
 fn an_answer_that_is_not_http_is_a_bad_response() {
     let unit = Unit::start(|_| Act::Raw(b"SSH-2.0-OpenSSH_9.6\r\n\r\n".to_vec()));
     let case = Case::new("not-http");
-    let r = case.run(10, &unit.url, &["--timeout", "2"], LIMIT);
-    assert_eq!(r.code, Some(1), "{}", r.stderr);
-    let v = summary(&r, &case.out);
-    check_live_counts(&v, 10);
+    let v = case.batch(10, &unit.url, &["--timeout", "2"], 1);
     assert_eq!(failures(&v, "bad_response"), 10, "{v}");
 }
 
@@ -664,10 +666,7 @@ fn an_answer_cut_short_ends_every_job_once() {
 fn a_huge_body_is_cut_off_as_a_bad_response() {
     let unit = Unit::start(|_| Act::HugeBody);
     let case = Case::new("huge-body");
-    let r = case.run(8, &unit.url, &["--timeout", "3"], LIMIT);
-    assert_eq!(r.code, Some(1), "{}", r.stderr);
-    let v = summary(&r, &case.out);
-    check_live_counts(&v, 8);
+    let (r, v) = case.batch_ran(8, &unit.url, &["--timeout", "3"], 1);
     assert_eq!(failures(&v, "bad_response"), 8, "{v}");
     assert!(r.max_rss_kib < 200 * 1024, "{} KiB", r.max_rss_kib);
 }
@@ -676,10 +675,7 @@ fn a_huge_body_is_cut_off_as_a_bad_response() {
 fn endless_headers_are_cut_off() {
     let unit = Unit::start(|_| Act::EndlessHeaders);
     let case = Case::new("endless-headers");
-    let r = case.run(8, &unit.url, &["--timeout", "2"], LIMIT);
-    assert_eq!(r.code, Some(1), "{}", r.stderr);
-    let v = summary(&r, &case.out);
-    check_live_counts(&v, 8);
+    let (r, v) = case.batch_ran(8, &unit.url, &["--timeout", "2"], 1);
     assert_eq!(failures(&v, "bad_response"), 8, "{v}");
     assert!(r.max_rss_kib < 200 * 1024, "{} KiB", r.max_rss_kib);
 }
@@ -688,10 +684,7 @@ fn endless_headers_are_cut_off() {
 fn a_stalled_unit_ends_in_timeouts_within_the_timeout() {
     let unit = Unit::start(|_| Act::Stall);
     let case = Case::new("stall");
-    let r = case.run(10, &unit.url, &["--timeout", "0.3"], LIMIT);
-    assert_eq!(r.code, Some(1), "{}", r.stderr);
-    let v = summary(&r, &case.out);
-    check_live_counts(&v, 10);
+    let (r, v) = case.batch_ran(10, &unit.url, &["--timeout", "0.3"], 1);
     assert_eq!(failures(&v, "timeout"), 10, "{v}");
     assert!(r.wall < Duration::from_secs(15), "{:?}", r.wall);
 }
@@ -701,10 +694,7 @@ fn a_trickling_unit_ends_in_timeouts() {
     // One byte every 100 ms: a whole answer would take ~15 s.
     let unit = Unit::start(|_| Act::Trickle(Duration::from_millis(100)));
     let case = Case::new("trickle");
-    let r = case.run(6, &unit.url, &["--timeout", "0.5"], LIMIT);
-    assert_eq!(r.code, Some(1), "{}", r.stderr);
-    let v = summary(&r, &case.out);
-    check_live_counts(&v, 6);
+    let (r, v) = case.batch_ran(6, &unit.url, &["--timeout", "0.5"], 1);
     assert_eq!(failures(&v, "timeout"), 6, "{v}");
     assert!(r.wall < Duration::from_secs(15), "{:?}", r.wall);
 }

@@ -79,25 +79,28 @@ fn after_the_first_answers_jobs_go_to_the_nearest_machine() {
     assert_eq!(r.target, Target::Machine(2));
 }
 
-#[test]
-fn a_machine_silent_long_after_the_others_is_left_alone_and_its_jobs_are_hedged() {
+/// One job to each machine at 0; every machine but 0 answers at `at` (`response_time` `rt`).
+fn all_but_machine_0_answer(at: f64, rt: u64) -> (Box<dyn Binder>, Loads, Vec<(u32, Route)>) {
     let mut b = start(1000, None);
     let mut loads = Loads::new(5, 1);
     let mut sent: Vec<(u32, Route)> = Vec::new();
     for id in 0..5 {
         sent.push((id, send(&mut b, &mut loads, 0.0, id).unwrap()));
     }
-    // Everyone but machine 0 answers at ~400 ms.
     for &(id, r) in &sent {
-        let Target::Machine(m) = r.target else {
-            panic!()
-        };
-        if m == 0 {
+        if r.target == Target::Machine(0) {
             continue;
         }
         loads.unbook(r);
-        b.observe(&loads.view(410.0, 995), &ok(id, r, 0.0, 410.0, 400));
+        b.observe(&loads.view(at, 995), &ok(id, r, 0.0, at, rt));
     }
+    (b, loads, sent)
+}
+
+#[test]
+fn a_machine_silent_long_after_the_others_is_left_alone_and_its_jobs_are_hedged() {
+    // Everyone but machine 0 answers at ~400 ms.
+    let (mut b, loads, sent) = all_but_machine_0_answer(410.0, 400);
     // Much later, the next decision copies machine 0's job elsewhere.
     let stuck = sent
         .iter()
@@ -119,22 +122,7 @@ fn a_machine_silent_long_after_the_others_is_left_alone_and_its_jobs_are_hedged(
 /// speed). Quiet for longer than the wall-time floor, it is silent again.
 #[test]
 fn a_few_milliseconds_of_quiet_against_a_sub_millisecond_server_is_not_silence() {
-    let mut b = start(1000, None);
-    let mut loads = Loads::new(5, 1);
-    let mut sent: Vec<(u32, Route)> = Vec::new();
-    for id in 0..5 {
-        sent.push((id, send(&mut b, &mut loads, 0.0, id).unwrap()));
-    }
-    for &(id, r) in &sent {
-        let Target::Machine(m) = r.target else {
-            panic!()
-        };
-        if m == 0 {
-            continue;
-        }
-        loads.unbook(r);
-        b.observe(&loads.view(0.3, 995), &ok(id, r, 0.0, 0.3, 0));
-    }
+    let (mut b, mut loads, _) = all_but_machine_0_answer(0.3, 0);
     // 5 ms later (over fifteen times the others' latency): still no copy.
     match b.next(&loads.view(5.0, 995), Some(&fresh(5))) {
         Decision::Hedge { .. } => panic!("a hedge after 5 ms of quiet"),
