@@ -16,7 +16,8 @@
 #                                                          refuses such an N)
 # Walls are measured from outside (date +%s.%N before the exec and after the exit), with every
 # run's `--format json --quiet --no-charts --out TMP`. Prints a table with ratios to wrk and writes
-# results/bench-engine.json (figures, nproc, load average at start, tool versions).
+# results/bench-engine.json (figures, nproc, load average at start, tool versions) and the same
+# figures with the acceptance checks as results/bench-engine.md.
 #
 # Environment:
 #   BENCH_ENGINE_QUICK=1     N 20000 / 20000 / 50000, wrk 2 s, the 10^8 run stopped after 3 s;
@@ -294,5 +295,48 @@ if h:
     else:
         print(f"{'huge':<12} {h['n']:>11} {'auto':<11} exited {h['exit_code']} "
               f"before {h['sampled_at_s']} s: {h['stderr'].strip()}")
-print(f"written: {out}")
+
+# The same figures as a Markdown page next to the JSON (what the docs link to), with the checks.
+big = next((s for s in doc["runs"] if s["step"] == "big"), None)
+best = max((s.get("ratio_to_wrk") or 0 for s in doc["runs"] if s["step"] != "big"), default=0)
+checks = [
+    (f"cmdunit >= 0.3x wrk's requests/s (best {best:.3f}x)", best >= 0.3),
+]
+if big:
+    rss_mb = (big.get("peak_rss_kb") or 0) / 1024
+    checks.append((f"N = {big['n']:,}: peak RSS <= 50 MB ({rss_mb:.1f} MB) and wall <= 40 s "
+                   f"({num(big['wall_s'], '.1f')} s)",
+                   bool(big.get("peak_rss_kb")) and rss_mb <= 50 and (big["wall_s"] or 1e9) <= 40))
+if h and h["state"] == "running" and h["rss_kb"]:
+    checks.append((f"N = {h['n']:,}: RSS after {h['sampled_at_s']} s <= 100 MB "
+                   f"({h['rss_kb'] / 1024:.1f} MB)", h["rss_kb"] / 1024 <= 100))
+m = doc["machine"]
+lines = [
+    "# The engine against a zero-cost server (`scripts/bench-engine.sh`)",
+    "",
+    f"Written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(doc['date_unix_s']))} by "
+    f"`scripts/bench-engine.sh`{' (quick mode)' if doc['quick'] else ''}; {m['nproc']} cores "
+    f"({m['cpu']}), load average {m['load_average_start']} at the start. nginx-light "
+    f"({processes} worker process) answers every `/work` path with a fixed JSON; wrk "
+    f"(2 threads, 64 connections, {wrk['duration_s']} s) is the reference.",
+    "",
+    "| Step | N | Policy | Wall [s] | Requests/s | × wrk | Peak RSS [MB] |",
+    "|:---|---:|:---|---:|---:|---:|---:|",
+    f"| wrk | | | {num(wrk['duration_s'], '.1f')} | {num(ref, ',.0f')} | 1.000 | |",
+]
+for s in doc["runs"]:
+    rss = s["peak_rss_kb"] / 1024 if s.get("peak_rss_kb") else None
+    lines.append(f"| {s['step']} | {s['n']:,} | `{s['policy']}` | {num(s['wall_s'], '.1f')} | "
+                 f"{num(s['requests_per_s'], ',.0f')} | {num(s['ratio_to_wrk'], '.3f')} | "
+                 f"{num(rss, '.1f')} |")
+if h and h["state"] == "running":
+    rss = h["rss_kb"] / 1024 if h["rss_kb"] else None
+    lines.append(f"| huge | {h['n']:,} | `auto` | stopped after {h['sampled_at_s']} s | "
+                 f"{num(h['requests_written'], ',d')} written | | {num(rss, '.1f')} (RSS then) |")
+lines += ["", "Checks:"]
+lines += [f"- {'met' if ok else 'NOT met'}: {text}" for text, ok in checks]
+md = out[:-5] + ".md" if out.endswith(".json") else out + ".md"
+with open(md, "w") as f:
+    f.write("\n".join(lines) + "\n")
+print(f"written: {out}, {md}")
 EOF
