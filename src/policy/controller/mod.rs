@@ -295,20 +295,23 @@ impl ControlLoop {
         view.unissued <= room
     }
 
-    /// The usable unit with the most room in its window.
+    /// The usable unit with the most room in its window. A unit that has shown no ceiling (yet,
+    /// or any more) while others have is held to the widest of their windows: taken for an
+    /// empty one, it would draw every job until its own queue showed, hundreds of milliseconds
+    /// later — enough to pile a batch's end onto one unit's stage while the machines starve.
     fn unit(&self, view: &View) -> Option<usize> {
+        let widest = self.windows.iter().flatten().copied().reduce(f64::max);
         (0..view.forwarders.len())
             .filter(|&f| view.forwarders[f].usable)
             .filter(|&f| {
-                self.windows[f].is_none_or(|w| f64::from(view.forwarders[f].in_flight) < w)
+                self.windows[f]
+                    .or(widest)
+                    .is_none_or(|w| f64::from(view.forwarders[f].in_flight) < w)
             })
             .min_by(|&a, &b| {
                 let load = |f: usize| {
                     let in_flight = f64::from(view.forwarders[f].in_flight);
-                    match self.windows[f] {
-                        Some(w) => in_flight / w.max(1.0),
-                        None => in_flight / 1e6,
-                    }
+                    in_flight / self.windows[f].or(widest).unwrap_or(1.0).max(1.0)
                 };
                 load(a).total_cmp(&load(b))
             })

@@ -139,6 +139,33 @@ fn a_few_milliseconds_of_quiet_against_a_sub_millisecond_server_is_not_silence()
     assert!(hedged, "machine 0 quiet for a second was never copied from");
 }
 
+/// Two units, one known to pass a job per 17 ms, the other not measured yet: the unknown one
+/// is not taken for an empty one (it once drew every job until its own queue showed, and a
+/// batch's end piled up at its stage while the machines starved).
+#[test]
+fn a_unit_with_no_ceiling_seen_yet_does_not_draw_every_job() {
+    let mut model = crate::calibrate::test_model(1, 17.0);
+    model.forwarders[0].url = "http://f".into();
+    let layout = Layout::documented();
+    let mut b = Controller
+        .start(&StartInput {
+            n: 5000,
+            layout: &layout,
+            forwarder_urls: &["http://f".to_string(), "http://g".to_string()],
+            model: Some(&model),
+            seed: 3,
+            time_scale: Default::default(),
+        })
+        .unwrap();
+    let mut loads = Loads::new(5, 2);
+    let mut per_unit = [0u32; 2];
+    for id in 0..40 {
+        let r = send(&mut b, &mut loads, 0.0, id).expect("room for 40 jobs");
+        per_unit[usize::from(r.forwarder)] += 1;
+    }
+    assert!(per_unit[0] >= 15, "{per_unit:?}");
+}
+
 /// A cached ceiling that is not there: the unit shows no queue, the window grows.
 #[test]
 fn a_window_from_a_false_ceiling_grows_when_the_unit_shows_no_queue() {
