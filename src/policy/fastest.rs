@@ -48,6 +48,9 @@ impl Policy for Fastest {
             .iter()
             .map(|&m| model.machines[m].id.to_string())
             .collect();
-        Ok(Box::new(Paced::new(ByTrip { order, names })))
+        Ok(Box::new(Paced::new(
+            ByTrip { order, names },
+            input.layout.machines.len(),
+        )))
     }
 }

@@ -41,7 +41,7 @@ impl Policy for P2cEwma {
         Ok(Box::new(Ewma {
             estimate: vec![None; m],
             updated: vec![0.0; m],
-            window: Window::default(),
+            window: Window::new(input.layout.machines.len()),
             rng: SmallRng::seed_from_u64(input.seed),
         }))
     }

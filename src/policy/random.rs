@@ -26,7 +26,10 @@ impl Policy for Random {
         "random"
     }
 
-    fn start(&self, _input: &StartInput) -> Result<Box<dyn Binder>, PolicyError> {
-        Ok(Box::new(Paced::new(AnyMachine)))
+    fn start(&self, input: &StartInput) -> Result<Box<dyn Binder>, PolicyError> {
+        Ok(Box::new(Paced::new(
+            AnyMachine,
+            input.layout.machines.len(),
+        )))
     }
 }

@@ -46,7 +46,10 @@ impl Policy for RegionRr {
     }
 
     fn start(&self, input: &StartInput) -> Result<Box<dyn Binder>, PolicyError> {
-        Ok(Box::new(Paced::new(Regions(input.layout.regions.len()))))
+        Ok(Box::new(Paced::new(
+            Regions(input.layout.regions.len()),
+            input.layout.machines.len(),
+        )))
     }
 }
 
@@ -57,7 +60,7 @@ impl Policy for MachineRr {
 
     fn start(&self, input: &StartInput) -> Result<Box<dyn Binder>, PolicyError> {
         check(input.layout)?;
-        Ok(Box::new(Paced::new(Machines)))
+        Ok(Box::new(Paced::new(Machines, input.layout.machines.len())))
     }
 }
 

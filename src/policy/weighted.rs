@@ -84,10 +84,13 @@ impl Policy for Weighted {
             .map(|(m, w)| format!("{} {w}", m.id))
             .collect::<Vec<_>>()
             .join(", ");
-        Ok(Box::new(Paced::new(Weights {
-            wrr: SmoothWrr::new(weights),
-            summary,
-        })))
+        Ok(Box::new(Paced::new(
+            Weights {
+                wrr: SmoothWrr::new(weights),
+                summary,
+            },
+            input.layout.machines.len(),
+        )))
     }
 }
 

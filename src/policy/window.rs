@@ -1,14 +1,18 @@
 //! An in-flight limit for the policies that do not pace themselves (round robin, random,
 //! weighted, fastest, p2c-ewma): Little's law on what is measured, as TCP BBR does — the fastest
 //! delivery rate seen times the shortest latency seen is what keeps the system busy; twice that
-//! (plus a few) absorbs jitter. The window starts small and, because a window-limited rate is
-//! window / latency, doubles about once per round trip until the rate stops growing. So against
-//! a system that answers in 50 µs it settles at a few dozen attempts in flight, and against one
-//! that takes 400 ms and passes 59 jobs/s at about fifty — never at hundreds of idle threads.
+//! (plus a few) absorbs jitter. The window starts at a first wave per machine (what the
+//! closed-loop controller sends before its first answer) and, after each measuring round,
+//! follows what was measured: because a window-limited rate is window / latency, it doubles
+//! about once per round trip while the rate grows, and falls back when the system needs less.
+//! So against a system that answers in 50 µs it settles at a few dozen attempts in flight, and
+//! against one that takes 400 ms and passes 59 jobs/s at about fifty — never at hundreds of idle
+//! threads. (Starting at sixteen in all cost a batch of 100 over five distant machines two extra
+//! round trips: twice the bound.)
 
 use super::Observation;
 
-/// Attempts in flight before anything is measured.
+/// Attempts in flight per machine before anything is measured, and the window's floor.
 pub const INITIAL: u32 = 16;
 /// The shortest measuring round, model ms (a round is one shortest latency, at least this).
 const MIN_ROUND_MS: f64 = 5.0;
@@ -24,17 +28,23 @@ pub struct Window {
 
 impl Default for Window {
     fn default() -> Self {
+        Window::new(1)
+    }
+}
+
+impl Window {
+    /// A window over `machines` machines: a first wave of [`INITIAL`] each.
+    pub fn new(machines: usize) -> Window {
+        let machines = u32::try_from(machines.max(1)).unwrap_or(u32::MAX);
         Window {
             min_latency: None,
             max_rate: 0.0,
             round_start: None,
             round_answers: 0,
-            limit: INITIAL,
+            limit: INITIAL.saturating_mul(machines),
         }
     }
-}
 
-impl Window {
     /// May another attempt be sent with `in_flight` already out?
     pub fn allows(&self, in_flight: u32) -> bool {
         in_flight < self.limit
@@ -61,7 +71,7 @@ impl Window {
             if let Some(l) = self.min_latency {
                 let bdp = self.max_rate * l;
                 let want = (2.0 * bdp + 4.0).ceil().min(f64::from(u32::MAX / 2)) as u32;
-                self.limit = self.limit.max(INITIAL).max(want);
+                self.limit = want.max(INITIAL);
             }
         }
     }
@@ -87,10 +97,10 @@ pub(crate) struct Paced<R: Rule> {
 }
 
 impl<R: Rule> Paced<R> {
-    pub fn new(rule: R) -> Paced<R> {
+    pub fn new(rule: R, machines: usize) -> Paced<R> {
         Paced {
             rule,
-            window: Window::default(),
+            window: Window::new(machines),
         }
     }
 }
@@ -172,9 +182,16 @@ mod tests {
         assert!((180..=230).contains(&l), "{l}");
     }
 
+    /// Five machines 400 ms away: the first wave is sixteen each, not sixteen in all.
+    #[test]
+    fn the_first_wave_is_sixteen_per_machine() {
+        assert_eq!(Window::new(5).limit(), 5 * INITIAL);
+        assert_eq!(Window::new(0).limit(), INITIAL);
+    }
+
     #[test]
     fn a_fast_system_gets_a_small_window() {
-        let mut w = Window::default();
+        let mut w = Window::new(5);
         let mut t = 0.0;
         for _ in 0..100_000 {
             t += 0.02;
