@@ -295,23 +295,26 @@ impl ControlLoop {
         view.unissued <= room
     }
 
-    /// The usable unit with the most room in its window. A unit that has shown no ceiling (yet,
-    /// or any more) while others have is held to the widest of their windows: taken for an
-    /// empty one, it would draw every job until its own queue showed, hundreds of milliseconds
-    /// later — enough to pile a batch's end onto one unit's stage while the machines starve.
+    /// Unit `f`'s in-flight window. A unit that has shown no ceiling (yet, or any more) while
+    /// others have is held to the widest of their windows: taken for an empty one, it would draw
+    /// every job until its own queue showed, hundreds of milliseconds later — enough to pile a
+    /// batch's end onto one unit's stage while the machines starve. `None`: no limit.
+    fn window(&self, f: usize) -> Option<f64> {
+        self.windows[f].or_else(|| self.windows.iter().flatten().copied().reduce(f64::max))
+    }
+
+    /// The usable unit with the most room in its window.
     fn unit(&self, view: &View) -> Option<usize> {
-        let widest = self.windows.iter().flatten().copied().reduce(f64::max);
         (0..view.forwarders.len())
             .filter(|&f| view.forwarders[f].usable)
             .filter(|&f| {
-                self.windows[f]
-                    .or(widest)
+                self.window(f)
                     .is_none_or(|w| f64::from(view.forwarders[f].in_flight) < w)
             })
             .min_by(|&a, &b| {
                 let load = |f: usize| {
                     let in_flight = f64::from(view.forwarders[f].in_flight);
-                    in_flight / self.windows[f].or(widest).unwrap_or(1.0).max(1.0)
+                    in_flight / self.window(f).unwrap_or(1.0).max(1.0)
                 };
                 load(a).total_cmp(&load(b))
             })
@@ -487,8 +490,9 @@ impl ControlLoop {
 
     /// Could another job be sent right now?
     fn room(&self, view: &View, f: usize, just_sent: usize) -> bool {
-        let unit_room =
-            self.windows[f].is_none_or(|w| f64::from(view.forwarders[f].in_flight) + 1.0 < w);
+        let unit_room = self
+            .window(f)
+            .is_none_or(|w| f64::from(view.forwarders[f].in_flight) + 1.0 < w);
         let machine_room = (0..self.machines.len()).any(|m| {
             let extra = u32::from(m == just_sent);
             !view.machines[m].ejected && view.machines[m].in_flight + extra < self.cap(m, f)
