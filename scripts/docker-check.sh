@@ -249,6 +249,12 @@ RUNTIME_BASE_MB=$($DOCKER image inspect -f '{{.Size}}' "$RUNTIME_BASE" | awk '{ 
 
 # ---------------------------------------------------------------- 3. build
 step "docker build"
+# The build unpacks the crates and compiles them in a container layer (about 2 GB at its peak);
+# a full disk fails deep inside the build with a tar error, so say it plainly first.
+NEED_MB=4000
+free_mb=$(df -Pm "$CACHE/data" | awk 'NR == 2 { print $4 }')
+[ "$free_mb" -ge "$NEED_MB" ] ||
+    die "only ${free_mb} MB free under $CACHE/data; the build needs about ${NEED_MB} MB"
 build_args=(--network host -t "$IMAGE" .)
 [ "${DOCKER_CHECK_NO_CACHE:-0}" = 1 ] && build_args=(--no-cache "${build_args[@]}")
 BUILD_START=$(date +%s)
