@@ -24,6 +24,11 @@
 //!   did (asleep, or gone) is out for now: no more jobs, and its jobs in flight are copied to
 //!   machines that answer (hedges, first answer wins, within a budget); it is back as soon as it
 //!   answers. A machine whose attempt failed gets one job at a time until one succeeds.
+//! - **Silence.** While nothing at all comes back (machines asleep), the silence is itself a
+//!   measurement: what is in flight has taken at least that long, so by Little's law more is
+//!   needed to keep a unit's stage busy. The first wave grows with the silence and a known unit's
+//!   window with it; every job a unit passes while the machines boot is one it need not pass
+//!   after.
 //!
 //! What the batch learned is handed back ([`Binder::learned`]) and saved in the user's cache, so
 //! the next run against the same system starts from it — and corrects it.
@@ -55,6 +60,12 @@ const SILENT_FACTOR: f64 = 3.0;
 /// milliseconds for a core, which against a server answering in well under a millisecond would
 /// make every machine look silent and copy jobs for nothing.
 const SILENT_FLOOR_WALL: Duration = Duration::from_millis(50);
+/// While nothing at all has come back, a fresh machine's first wave doubles with each of these of
+/// silence (model ms). Before any answer there is no measurement to pace by; like TCP's initial
+/// retransmission timeout of one second (RFC 6298), this is a generic network figure, not one of
+/// the system's. It matters when machines are asleep: a forwarding unit with a ceiling can pass
+/// jobs all through their boot, and every job it passes then is one it need not pass after.
+const BLIND_DOUBLING_MS: f64 = 1000.0;
 /// Hedges the batch may send: this share of N, plus a first wave's worth per machine.
 const HEDGE_SHARE: f64 = 0.1;
 
@@ -93,6 +104,7 @@ impl Policy for Controller {
             })
             .collect();
         let wave = share.clamp(1, WAVE_MAX) as u32;
+        let share = share.max(1).min(u64::from(u32::MAX)) as u32;
         let machines = (0..m)
             .map(|i| MachineCtl {
                 in_flight: VecDeque::new(),
@@ -116,6 +128,7 @@ impl Policy for Controller {
             through: vec![Through::default(); k],
             unit_free: vec![0.0; k],
             wave,
+            share,
             hedges_left: ((input.n as f64) * HEDGE_SHARE) as u64 + WAVE_MAX * m as u64,
             hedged: HashSet::new(),
             silent_floor_ms: input.time_scale.to_model_ms(SILENT_FLOOR_WALL),
@@ -171,6 +184,8 @@ struct ControlLoop {
     /// a ceiling).
     unit_free: Vec<f64>,
     wave: u32,
+    /// What a fresh machine may be given before it answers, at most (its share of the batch).
+    share: u32,
     hedges_left: u64,
     hedged: HashSet<u32>,
     /// The shortest silence that counts, in model ms ([`SILENT_FLOOR_WALL`]).
@@ -259,15 +274,43 @@ impl ControlLoop {
         Some(start + service + back)
     }
 
-    /// What keeps machine `m` busy, plus slack; for a machine not yet answered, the first wave.
-    fn cap(&self, m: usize, f: usize) -> u32 {
+    /// How long nothing at all has come back while jobs are out, model ms: the time since the
+    /// oldest job in flight was sent or since the last answer from anywhere, whichever is later.
+    /// While every machine is silent this is a measured lower bound on the latency of what is in
+    /// flight — longer than any estimate when the machines are asleep.
+    fn silence(&self, now: f64) -> f64 {
+        let oldest = self
+            .machines
+            .iter()
+            .filter_map(|c| c.in_flight.front().map(|j| j.1))
+            .fold(f64::INFINITY, f64::min);
+        if !oldest.is_finite() {
+            return 0.0;
+        }
+        let last = self
+            .machines
+            .iter()
+            .filter_map(|c| c.last_answer_at)
+            .fold(f64::NEG_INFINITY, f64::max);
+        (now - oldest.max(last)).max(0.0)
+    }
+
+    /// What keeps machine `m` busy, plus slack (Little's law: latency over service interval,
+    /// the latency no shorter than the current silence); for a machine not yet answered, the
+    /// first wave, doubled for each [`BLIND_DOUBLING_MS`] of silence up to its share.
+    fn cap(&self, m: usize, f: usize, now: f64) -> u32 {
         match self.machines[m].standing {
-            Standing::Fresh => self.wave,
+            Standing::Fresh => {
+                let doublings = (self.silence(now) / BLIND_DOUBLING_MS).min(32.0);
+                let grown = f64::from(self.wave) * doublings.exp2();
+                (grown.min(f64::from(self.share)) as u32).max(self.wave)
+            }
             Standing::Doubtful => 1,
             Standing::Known => match self.machine_times(m) {
                 Some((trip, interval, service)) => {
                     let (d_fixed, _) = self.unit_times(f);
-                    let busy = (trip + service + d_fixed) / interval.max(1e-3);
+                    let latency = (trip + service + d_fixed).max(self.silence(now));
+                    let busy = latency / interval.max(1e-3);
                     (busy * MACHINE_SLACK + MACHINE_EXTRA)
                         .clamp(1.0, 1e6)
                         .ceil() as u32
@@ -290,7 +333,7 @@ impl ControlLoop {
         }
         let room: u64 = (0..self.machines.len())
             .filter(|&m| self.machines[m].standing == Standing::Known && !view.machines[m].ejected)
-            .map(|m| u64::from(self.cap(m, f)))
+            .map(|m| u64::from(self.cap(m, f, view.now_ms)))
             .sum();
         view.unissued <= room
     }
@@ -298,9 +341,15 @@ impl ControlLoop {
     /// Unit `f`'s in-flight window. A unit that has shown no ceiling (yet, or any more) while
     /// others have is held to the widest of their windows: taken for an empty one, it would draw
     /// every job until its own queue showed, hundreds of milliseconds later — enough to pile a
-    /// batch's end onto one unit's stage while the machines starve. `None`: no limit.
-    fn window(&self, f: usize) -> Option<f64> {
-        self.windows[f].or_else(|| self.windows.iter().flatten().copied().reduce(f64::max))
+    /// batch's end onto one unit's stage while the machines starve. While nothing comes back
+    /// the window is what keeps the unit's stage busy for the silence so far (Little's law with
+    /// the latency measured as it grows). `None`: no limit.
+    fn window(&self, f: usize, now: f64) -> Option<f64> {
+        let w =
+            self.windows[f].or_else(|| self.windows.iter().flatten().copied().reduce(f64::max))?;
+        let silent = self.silence(now);
+        let pass = self.est.units[f].pass_ms.filter(|p| *p > 0.0);
+        Some(pass.map_or(w, |p| w.max(silent / p + UNIT_QUEUE)))
     }
 
     /// The usable unit with the most room in its window.
@@ -308,13 +357,13 @@ impl ControlLoop {
         (0..view.forwarders.len())
             .filter(|&f| view.forwarders[f].usable)
             .filter(|&f| {
-                self.window(f)
+                self.window(f, view.now_ms)
                     .is_none_or(|w| f64::from(view.forwarders[f].in_flight) < w)
             })
             .min_by(|&a, &b| {
                 let load = |f: usize| {
                     let in_flight = f64::from(view.forwarders[f].in_flight);
-                    in_flight / self.window(f).unwrap_or(1.0).max(1.0)
+                    in_flight / self.window(f, view.now_ms).unwrap_or(1.0).max(1.0)
                 };
                 load(a).total_cmp(&load(b))
             })
@@ -330,7 +379,7 @@ impl ControlLoop {
             if view.machines[m].ejected || Some(m) == avoid {
                 continue;
             }
-            let capped = view.machines[m].in_flight >= self.cap(m, f);
+            let capped = view.machines[m].in_flight >= self.cap(m, f, now);
             let standing = self.machines[m].standing;
             // A retry has already waited for one answer: it may go to a machine still in its
             // first wave rather than wait for a place to free up.
@@ -491,11 +540,12 @@ impl ControlLoop {
     /// Could another job be sent right now?
     fn room(&self, view: &View, f: usize, just_sent: usize) -> bool {
         let unit_room = self
-            .window(f)
+            .window(f, view.now_ms)
             .is_none_or(|w| f64::from(view.forwarders[f].in_flight) + 1.0 < w);
         let machine_room = (0..self.machines.len()).any(|m| {
             let extra = u32::from(m == just_sent);
-            !view.machines[m].ejected && view.machines[m].in_flight + extra < self.cap(m, f)
+            !view.machines[m].ejected
+                && view.machines[m].in_flight + extra < self.cap(m, f, view.now_ms)
         });
         unit_room && machine_room
     }

@@ -194,3 +194,60 @@ fn a_window_from_a_false_ceiling_grows_when_the_unit_shows_no_queue() {
     // The cached window was ~28 (59/s x 0.4 s + 4); the machines alone allow far more.
     assert!(peak > 60, "{peak}");
 }
+
+/// Sends at `now` until the controller holds back; returns how many it sent.
+fn send_while_room(b: &mut Box<dyn Binder>, loads: &mut Loads, now: f64, id: &mut u32) -> u32 {
+    let before = *id;
+    while send(b, loads, now, *id).is_some() {
+        *id += 1;
+    }
+    *id - before
+}
+
+/// Machines asleep: nothing comes back for seconds. The forwarding unit could pass jobs all
+/// that time, so the first wave grows with the silence — doubling per second of it, up to each
+/// machine's share — instead of leaving the unit idle until the machines wake (a batch of 800
+/// over five sleeping machines once ran at 60 % of its bound that way).
+#[test]
+fn while_every_machine_is_silent_the_first_wave_grows_with_the_silence() {
+    let mut b = start(800, None);
+    let mut loads = Loads::new(5, 1);
+    let mut id = 0;
+    assert_eq!(send_while_room(&mut b, &mut loads, 0.0, &mut id), 80);
+    assert_eq!(send_while_room(&mut b, &mut loads, 10.0, &mut id), 0);
+    // One second of silence: twice the wave.
+    assert_eq!(send_while_room(&mut b, &mut loads, 1000.0, &mut id), 80);
+    // Ten seconds: each machine's share (80 % of the batch over five machines), no more.
+    send_while_room(&mut b, &mut loads, 10_000.0, &mut id);
+    assert_eq!(id, 640);
+    assert!(loads.machines.iter().all(|m| m.in_flight == 128));
+}
+
+/// The same with a cached picture (machines known, a unit passing one job per 17 ms): while
+/// nothing comes back, the unit's window is what keeps its stage busy for the silence so far.
+#[test]
+fn while_every_machine_is_silent_a_known_units_window_grows_with_the_silence() {
+    let mut model = crate::calibrate::test_model(1, 17.0);
+    model.forwarders[0].url = "http://f".into();
+    let mut b = start(5000, Some(&model));
+    let mut loads = Loads::new(5, 1);
+    let mut id = 0;
+    let first = send_while_room(&mut b, &mut loads, 0.0, &mut id);
+    assert!(first < 60, "{first}");
+    // Four seconds of silence: the stage could have passed 235 jobs by now.
+    send_while_room(&mut b, &mut loads, 4000.0, &mut id);
+    assert!(id >= 235, "{id}");
+    // Once answers flow, silence is over: no more than before are sent at once.
+    let mut view_id = 0;
+    for m in 0..5u16 {
+        let r = Route {
+            forwarder: 0,
+            target: Target::Machine(m),
+        };
+        loads.unbook(r);
+        b.observe(&loads.view(4400.0, 5000), &ok(view_id, r, 0.0, 4400.0, 400));
+        view_id += 1;
+    }
+    let after = send_while_room(&mut b, &mut loads, 4401.0, &mut id);
+    assert!(after <= 5, "{after}");
+}
