@@ -238,15 +238,16 @@ fn while_every_machine_is_silent_a_known_units_window_grows_with_the_silence() {
     send_while_room(&mut b, &mut loads, 4000.0, &mut id);
     assert!(id >= 235, "{id}");
     // Once answers flow, silence is over: no more than before are sent at once.
-    let mut view_id = 0;
     for m in 0..5u16 {
         let r = Route {
             forwarder: 0,
             target: Target::Machine(m),
         };
         loads.unbook(r);
-        b.observe(&loads.view(4400.0, 5000), &ok(view_id, r, 0.0, 4400.0, 400));
-        view_id += 1;
+        b.observe(
+            &loads.view(4400.0, 5000),
+            &ok(u32::from(m), r, 0.0, 4400.0, 400),
+        );
     }
     let after = send_while_room(&mut b, &mut loads, 4401.0, &mut id);
     assert!(after <= 5, "{after}");
