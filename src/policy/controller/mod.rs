@@ -24,6 +24,12 @@
 //!   did (asleep, or gone) is out for now: no more jobs, and its jobs in flight are copied to
 //!   machines that answer (hedges, first answer wins, within a budget); it is back as soon as it
 //!   answers. A machine whose attempt failed gets one job at a time until one succeeds.
+//! - **The tail.** Once everything is sent, the job expected back last is copied to a machine
+//!   that would answer it clearly sooner — a machine that drained early, or one avoided on an
+//!   estimate never checked against an answer that waited for nothing (a sleeping machine's
+//!   queue drains after its boot, and the trip read from it is seconds too long); such an idle
+//!   machine is judged by the typical trip for that one job. First answer wins; the copies are
+//!   hedges, within the same budget.
 //! - **Silence.** While nothing at all comes back (machines asleep), the silence is itself a
 //!   measurement: what is in flight has taken at least that long, so by Little's law more is
 //!   needed to keep a unit's stage busy. The first wave grows with the silence and a known unit's
@@ -66,6 +72,10 @@ const SILENT_FLOOR_WALL: Duration = Duration::from_millis(50);
 /// the system's. It matters when machines are asleep: a forwarding unit with a ceiling can pass
 /// jobs all through their boot, and every job it passes then is one it need not pass after.
 const BLIND_DOUBLING_MS: f64 = 1000.0;
+/// A job expected back last is copied to another machine at the batch's end only if the copy
+/// would be back sooner by at least this share of its own latency (a copy costs a pass and a
+/// service; small gains are within the estimates' noise).
+const STEAL_GAIN: f64 = 0.25;
 /// Hedges the batch may send: this share of N, plus a first wave's worth per machine.
 const HEDGE_SHARE: f64 = 0.1;
 
@@ -117,6 +127,8 @@ impl Policy for Controller {
                 last_done: None,
                 last_answer_at: None,
                 latency_ewma: None,
+                alone: None,
+                clean: false,
             })
             .collect();
         Ok(Box::new(ControlLoop {
@@ -164,6 +176,13 @@ struct MachineCtl {
     /// When its latest answer arrived, and how long its answers take (EWMA), model ms.
     last_answer_at: Option<f64>,
     latency_ewma: Option<f64>,
+    /// A job sent while it had nothing else in flight, after an earlier answer: its answer
+    /// waited for nothing at the machine.
+    alone: Option<u32>,
+    /// Such an answer came: its trip was measured without a queue in front. Until then every
+    /// answer may have waited — behind a boot, behind the first wave — and its trip is an
+    /// upper bound.
+    clean: bool,
 }
 
 /// Latency of what goes through a unit, without its queue (EWMA).
@@ -187,6 +206,7 @@ struct ControlLoop {
     /// What a fresh machine may be given before it answers, at most (its share of the batch).
     share: u32,
     hedges_left: u64,
+    /// Jobs with more than one copy sent and a copy still in flight.
     hedged: HashSet<u32>,
     /// The shortest silence that counts, in model ms ([`SILENT_FLOOR_WALL`]).
     silent_floor_ms: f64,
@@ -243,6 +263,31 @@ impl ControlLoop {
     /// interval of those that have — its trip no shorter than the time it has been silent — so
     /// that it neither attracts every job nor is written off before it could have answered.
     fn predict(&self, m: usize, f: usize, now: f64) -> Option<f64> {
+        self.forecast(m, f, now).map(|(_, next)| next)
+    }
+
+    /// [`predict`](Self::predict) for an idle machine whose trip was never measured without a
+    /// queue in front, with the typical machine's latency where that is quicker. Its own
+    /// estimate may be the error (a sleeping machine's queue drains after its boot: every answer
+    /// waited, and the trip read from them is seconds too long); believed, it would keep the
+    /// machine idle for the rest of the batch and so never be corrected. Used for one job at a
+    /// time — a probe, or a copy whose original still runs — so hope costs little if it is wrong.
+    fn hopeful(&self, m: usize, f: usize, now: f64) -> Option<f64> {
+        let ctl = &self.machines[m];
+        let own = self.predict(m, f, now)?;
+        if ctl.clean || !ctl.in_flight.is_empty() || self.est.machines[m].answers == 0 {
+            return Some(own);
+        }
+        let Some((typical, _)) = self.typical_known() else {
+            return Some(own);
+        };
+        let (d_fixed, queue) = self.unit_times(f);
+        Some(own.min(self.exit_time(f, now, queue) + typical + d_fixed))
+    }
+
+    /// [`predict`](Self::predict), and when the last job already in flight at `m` is expected
+    /// back (`None` if it has none).
+    fn forecast(&self, m: usize, f: usize, now: f64) -> Option<(Option<f64>, f64)> {
         let ctl = &self.machines[m];
         let (d_fixed, queue) = self.unit_times(f);
         let (trip, interval, service, known) = match self.machine_times(m) {
@@ -250,7 +295,8 @@ impl ControlLoop {
             None => {
                 let Some((lat, interval)) = self.typical_known() else {
                     // Nothing known of any machine: the count alone decides, jobs spread evenly.
-                    return Some(now + ctl.in_flight.len() as f64);
+                    let queued = ctl.in_flight.len() as f64;
+                    return Some((None, now + queued));
                 };
                 let interval = interval.max(1e-3);
                 let silent = ctl.first_sent.map_or(0.0, |t| (now - t).max(0.0));
@@ -271,7 +317,8 @@ impl ControlLoop {
             free = done;
         }
         let start = (self.exit_time(f, now, queue) + half).max(free);
-        Some(start + service + back)
+        let last = (!ctl.in_flight.is_empty()).then_some(free + back);
+        Some((last, start + service + back))
     }
 
     /// How long nothing at all has come back while jobs are out, model ms: the time since the
@@ -433,6 +480,50 @@ impl ControlLoop {
         None
     }
 
+    /// The batch's end, everything sent: the job expected back last, with a machine that would
+    /// answer a copy of it clearly sooner (first answer wins). This is the end's water filling
+    /// for jobs already committed: a machine that drained its queue early — or that was
+    /// avoided on an estimate that turned out wrong — takes the tail of the longest queue. The
+    /// copies are hedges, within the same budget.
+    fn steal(&mut self, view: &View, f: usize) -> Option<(u32, Pick)> {
+        if self.hedges_left == 0 || view.unissued > 0 {
+            return None;
+        }
+        let now = view.now_ms;
+        let (donor, job, due) = (0..self.machines.len())
+            .filter(|&m| self.machines[m].standing == Standing::Known)
+            .filter_map(|m| {
+                let ctl = &self.machines[m];
+                let (last, _) = self.forecast(m, f, now)?;
+                let (_, interval, _) = self.machine_times(m)?;
+                // The latest of its jobs not copied yet, one interval earlier per job after it.
+                let (behind, &(job, _, _)) = ctl
+                    .in_flight
+                    .iter()
+                    .rev()
+                    .enumerate()
+                    .find(|(_, j)| !self.hedged.contains(&j.0))?;
+                Some((m, job, last? - behind as f64 * interval))
+            })
+            .max_by(|a, b| a.2.total_cmp(&b.2))?;
+        let idle: Vec<Pick> = (0..self.machines.len())
+            .filter(|&m| m != donor && !view.machines[m].ejected && view.machines[m].in_flight == 0)
+            .filter(|&m| self.machines[m].standing == Standing::Known)
+            .filter_map(|m| {
+                Some(Pick {
+                    machine: m,
+                    answer: self.hopeful(m, f, now)?,
+                })
+            })
+            .collect();
+        let p = self
+            .pick(view, f, Some(donor), false)
+            .into_iter()
+            .chain(idle)
+            .min_by(|a, b| a.answer.total_cmp(&b.answer))?;
+        (due - p.answer > STEAL_GAIN * (p.answer - now)).then_some((job, p))
+    }
+
     /// How long answers take now on the quickest machine that answers (its recent average):
     /// the yardstick of silence — a machine quiet for several times that, while the others
     /// answer, is asleep, hung or gone. `None` until a machine has answered.
@@ -462,7 +553,7 @@ impl ControlLoop {
                     && !view.machines[m].ejected
                     && view.machines[m].in_flight == 0
             })
-            .filter_map(|m| Some((m, self.predict(m, f, now)? - now)))
+            .filter_map(|m| Some((m, self.hopeful(m, f, now)? - now)))
             .filter(|&(_, latency)| remaining > 2.0 * latency)
             .min_by(|a, b| a.1.total_cmp(&b.1))
             .map(|(m, _)| m)
@@ -527,7 +618,11 @@ impl ControlLoop {
             self.unit_free[f] = exit;
         }
         let half = self.machine_times(m).map_or(0.0, |t| t.0 / 2.0);
+        let answered = self.est.machines[m].answers > 0;
         let ctl = &mut self.machines[m];
+        if ctl.in_flight.is_empty() && answered && !ctl.clean {
+            ctl.alone = Some(job);
+        }
         ctl.in_flight.push_back((job, now, exit + half));
         ctl.first_sent.get_or_insert(now);
         self.sent += 1;
@@ -577,6 +672,17 @@ impl Binder for ControlLoop {
             }
         }
         let Some(job) = job else {
+            if let Some((late, p)) = self.steal(view, f) {
+                self.hedged.insert(late);
+                self.hedges_left = self.hedges_left.saturating_sub(1);
+                self.hedges += 1;
+                let route = self.send(p.machine, f, late, now);
+                return Decision::Hedge {
+                    job: late,
+                    route,
+                    more: true,
+                };
+            }
             // Nothing to place: look again when the oldest job could become overdue.
             return Decision::Wait {
                 until_ms: Some(now + self.recheck_ms()),
@@ -613,7 +719,12 @@ impl Binder for ControlLoop {
                 q.remove(pos);
             }
         }
-        if !obs.superseded {
+        if self.hedged.contains(&obs.job)
+            && !self
+                .machines
+                .iter()
+                .any(|c| c.in_flight.iter().any(|j| j.0 == obs.job))
+        {
             self.hedged.remove(&obs.job);
         }
         let f = usize::from(obs.route.forwarder);
@@ -631,6 +742,10 @@ impl Binder for ControlLoop {
                 });
                 let ctl = &mut self.machines[m];
                 ctl.standing = Standing::Known;
+                if ctl.alone == Some(obs.job) {
+                    ctl.clean = true;
+                    ctl.alone = None;
+                }
                 ctl.last_answer_at = Some(obs.end_ms);
                 ctl.latency_ewma = Some(
                     ctl.latency_ewma

@@ -252,3 +252,52 @@ fn while_every_machine_is_silent_a_known_units_window_grows_with_the_silence() {
     let after = send_while_room(&mut b, &mut loads, 4401.0, &mut id);
     assert!(after <= 5, "{after}");
 }
+
+/// An answer as [`ok`] gives it, with the machine's `work_time`.
+fn answered(job: u32, route: Route, sent: f64, end: f64, rt: u64, work: u64) -> Observation {
+    let mut obs = ok(job, route, sent, end, rt);
+    obs.result = Ok(crate::policy::Answered {
+        response_time: rt,
+        work_time: work,
+    });
+    obs
+}
+
+/// Machine 0 was asleep: its first wave waited three seconds for its boot, so every answer it
+/// gave is three seconds long and its trip, read from them, is too. The others answer in 400 ms
+/// (behind a queue at the unit) and still hold most of their first wave. Everything is sent: the
+/// tail of a long queue is copied to machine 0, which the typical trip says would answer it
+/// sooner. Believed, its own estimate would have kept it idle to the end (and gone into the
+/// cache).
+#[test]
+fn an_idle_machine_known_only_from_answers_that_waited_takes_a_copy_of_the_tail() {
+    let mut b = start(1000, None);
+    let mut loads = Loads::new(5, 1);
+    let mut out: Vec<(u32, Route)> = Vec::new();
+    for id in 0..80 {
+        out.push((id, send(&mut b, &mut loads, 0.0, id).unwrap()));
+    }
+    let mut answered_per_machine = [0u32; 5];
+    for &(id, r) in &out {
+        let Target::Machine(m) = r.target else {
+            panic!()
+        };
+        let k = answered_per_machine[m as usize];
+        let (end, rt) = match m {
+            0 => (3000.0 + 10.0 * f64::from(k), 2990 + 10 * u64::from(k)),
+            _ if k < 2 => (3100.0 + 100.0 * f64::from(k), 390 + 100 * u64::from(k)),
+            _ => continue,
+        };
+        answered_per_machine[m as usize] += 1;
+        loads.unbook(r);
+        b.observe(&loads.view(end, 0), &answered(id, r, 0.0, end, rt, 100));
+    }
+    match b.next(&loads.view(3300.0, 0), None) {
+        Decision::Hedge { job, route, .. } => {
+            assert_eq!(route.target, Target::Machine(0));
+            let donor = out.iter().find(|(id, _)| *id == job).unwrap().1.target;
+            assert_ne!(donor, Target::Machine(0));
+        }
+        d => panic!("{d:?}"),
+    }
+}
