@@ -1,8 +1,9 @@
 //! `per-region-queues`: every job's machine and send time fixed from the model before it is
 //! sent. The units' slots are taken in order; each goes to the farthest machine that the model
-//! says still answers by the batch's bound (best fit), so far regions take the early slots, the
-//! machines finish together and the last slots through a unit go to the nearest machines (an
-//! answer from asia comes ~200 ms after one from emea); each
+//! says still answers by the batch's bound without a queue in front of it (best fit), so far
+//! regions take the early slots, the machines finish together and the last slots through a unit
+//! go to the nearest machines (an answer from asia comes ~200 ms after one from emea); where no
+//! machine fits (a batch sent at once) it is the soonest answer, the machines' water filling; each
 //! job is released a few passes before its slot, so sends follow the unit's pace. Nothing is
 //! learned during the batch: it is as good as the model (a calibration pass, or a saved one).
 //! In flight per machine is capped at what keeps it busy (Little's law over its trip), so a
@@ -197,7 +198,7 @@ impl Binder for ModelPlan {
             }
         }
         format!(
-            "plan from the model: each job, in its unit's order, to the farthest machine that still answers by the bound (the last ones to the nearest), released at the unit's pace; split {} (model: {:.0} ms)",
+            "plan from the model: each job, in its unit's order, to the farthest machine that still answers by the bound with no queue in front (the last ones to the nearest; the soonest answer where none fits), released at the unit's pace; split {} (model: {:.0} ms)",
             by_region
                 .iter()
                 .map(|(r, c)| format!("{r} {c}"))
