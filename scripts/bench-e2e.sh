@@ -14,6 +14,13 @@
 # Every system runs with its machines awake, at time scale BENCH_E2E_SCALE; cmdunit is told the
 # same --time-scale. The naive client talks to the first forwarding unit only (the students had one).
 #
+# BENCH_E2E_ASLEEP=1: cold starts instead. Every client run meets the machines asleep (the system
+# is restarted before it, on the same port, so the warm cache still applies); systems default
+# default, no-ceiling, slow-machine, stage-after (one emulated unit each; nginx and default-5fwd
+# are not supported here). The bound is still the awake one (the model's bound leaves the boot
+# out), so bound/wall is shown but not checked; the naive check stands. Output:
+# bench-e2e-asleep.{json,md}.
+#
 # For each system and each N (BENCH_E2E_NS, default "1 10 100 1000 5000"), BENCH_E2E_REPS times
 # (default 1), the three clients run one after the other, their order rotated from one (N, rep) to
 # the next, each once the system is idle again (no request admitted and not done, per /stats):
@@ -47,7 +54,14 @@ else
 fi
 SCALE=${BENCH_E2E_SCALE:-$d_scale}
 NS=${BENCH_E2E_NS:-$d_ns}
-SYSTEMS=${BENCH_E2E_SYSTEMS:-default default-5fwd no-ceiling slow-machine machine-down stage-after nginx}
+ASLEEP=${BENCH_E2E_ASLEEP:-0}
+if [ "$ASLEEP" = 1 ]; then
+    SYSTEMS=${BENCH_E2E_SYSTEMS:-default no-ceiling slow-machine stage-after}
+    NAME=bench-e2e-asleep
+else
+    SYSTEMS=${BENCH_E2E_SYSTEMS:-default default-5fwd no-ceiling slow-machine machine-down stage-after nginx}
+    NAME=bench-e2e
+fi
 REPS=${BENCH_E2E_REPS:-1}
 SEED_N=${BENCH_E2E_SEED_N:-$d_seed}
 WINDOW=${BENCH_E2E_WINDOW:-100}
@@ -176,6 +190,7 @@ start_system() {
     : >"$log"
     local t_end=$((SECONDS + 60))
     if [ "$SYS_KIND" = nginx ]; then
+        [ "$ASLEEP" = 1 ] && die "BENCH_E2E_ASLEEP: the nginx system is not supported"
         local port urlfile=$TMP/system.url
         port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
         : >"$urlfile"
@@ -190,11 +205,31 @@ start_system() {
         FWD_URLS=("$(head -n1 "$urlfile")")
         mapfile -t WORKER_URLS < <(awk '/^nginx-forwarder: worker / {print $4}' "$log")
     else
-        "$CMDUNIT" serve --port 0 --topology "$SYS_TOPOLOGY" --forwarders "$SYS_K" \
-            --time-scale "$SCALE" --awake </dev/null >"$log" 2>&1 &
+        local wake=(--awake --port 0)
+        if [ "$ASLEEP" = 1 ]; then
+            [ "$SYS_K" = 1 ] || die "BENCH_E2E_ASLEEP: system $name has several units"
+            # One port per system, so that a restart keeps the unit's URL (the cache's key); below
+            # the ephemeral range, where the clients' own connections cannot hold it.
+            [ -n "${SYS_PORT:-}" ] || SYS_PORT=$((20000 + RANDOM % 10000))
+            wake=(--port "$SYS_PORT")
+        fi
+        "$CMDUNIT" serve "${wake[@]}" --topology "$SYS_TOPOLOGY" --forwarders "$SYS_K" \
+            --time-scale "$SCALE" </dev/null >"$log" 2>&1 &
         SYS_PID=$!
         until grep -q '^Ctrl-C to stop' "$log"; do
-            kill -0 "$SYS_PID" 2>/dev/null || { cat "$log" >&2; die "cmdunit serve exited"; }
+            if ! kill -0 "$SYS_PID" 2>/dev/null; then
+                # A fixed port can be briefly held after a restart (asleep mode): try again.
+                if [ "$ASLEEP" = 1 ] && grep -q 'Address already in use' "$log" &&
+                    [ $SECONDS -lt $t_end ]; then
+                    sleep 0.5
+                    "$CMDUNIT" serve "${wake[@]}" --topology "$SYS_TOPOLOGY" --forwarders "$SYS_K" \
+                        --time-scale "$SCALE" </dev/null >"$log" 2>&1 &
+                    SYS_PID=$!
+                    continue
+                fi
+                cat "$log" >&2
+                die "cmdunit serve exited"
+            fi
             [ $SECONDS -lt $t_end ] || { cat "$log" >&2; die "cmdunit serve did not start"; }
             sleep 0.1
         done
@@ -282,7 +317,13 @@ run_client() {
     else
         xdg=$(mktemp -d "$TMP/xdg-empty.XXXXXX")
     fi
-    settle
+    if [ "$ASLEEP" = 1 ]; then
+        # Machines asleep again: a new system on the same port.
+        stop_system
+        start_system "$system" >/dev/null || die "system $system did not restart"
+    else
+        settle
+    fi
     rm -rf "$out"
     t0=$(now)
     XDG_CACHE_HOME=$xdg timeout -k 5 "$RUN_TIMEOUT" "${cmd[@]}" </dev/null >"$js" 2>"$err" || rc=$?
@@ -308,6 +349,7 @@ for system in $SYSTEMS; do
     default | default-5fwd | no-ceiling | slow-machine | machine-down | stage-after | nginx) ;;
     *) die "unknown system '$system'" ;;
     esac
+    SYS_PORT=""
     start_system "$system" || continue
     RAN+=("$system")
     WARM=$(mktemp -d "$TMP/xdg-warm.XXXXXX")
@@ -338,12 +380,14 @@ done
 # ---- Output and checks.
 mkdir -p "$OUT_DIR"
 check_status=0
-python3 - "$OUT_DIR" "$RECORDS" "$SCALE" "$REPS" "$NS" "${RAN[*]}" "$LOAD_START" \
+python3 - "$OUT_DIR" "$RECORDS" "$SCALE" "$REPS" "$NS" "${RAN[*]}" "$LOAD_START" "$NAME" "$ASLEEP" \
     "$(cut -d' ' -f1-3 /proc/loadavg)" "$("$CMDUNIT" --version 2>&1 | head -n1)" \
     "$(has_subcommand bound && echo yes || echo no)" \
     "$(has_subcommand calibrate && echo yes || echo no)" <<'EOF' || check_status=$?
 import json, os, statistics, sys, time
-out_dir, records, scale, reps, ns, systems, load0, load1, version, has_bound, has_cal = sys.argv[1:]
+(out_dir, records, scale, reps, ns, systems, load0, name, asleep, load1, version, has_bound,
+ has_cal) = sys.argv[1:]
+asleep = asleep == "1"
 recs = [json.loads(l) for l in open(records) if l.strip()]
 for r in recs:
     b, w = r["bound_ms"], r["wall_ms"]
@@ -372,7 +416,7 @@ for system in systems.split():
         for client, wall, hi, mid in (("cmdunit-empty", empty, 0.90, 0.80),
                                       ("cmdunit-warm", warm, 0.95, 0.90)):
             need = hi if n >= 1000 else mid if n == 100 else None
-            if need is None:
+            if need is None or asleep:
                 continue
             value = round(bound / wall, 4) if bound is not None and wall else None
             checks.append({"system": system, "n": n, "check": f"{client} bound/wall >= {need}",
@@ -381,6 +425,7 @@ for system in systems.split():
 
 doc = {
     "benchmark": "e2e",
+    "machines": "asleep at the start of every client run" if asleep else "awake",
     "date_unix_s": int(time.time()),
     "time_scale": float(scale),
     "reps": int(reps),
@@ -394,7 +439,7 @@ doc = {
     "records": recs,
     "checks": checks,
 }
-with open(os.path.join(out_dir, "bench-e2e.json"), "w") as f:
+with open(os.path.join(out_dir, name + ".json"), "w") as f:
     json.dump(doc, f, indent=2)
     f.write("\n")
 
@@ -408,7 +453,10 @@ lines = [
     "# End-to-end: cmdunit against the naive client and the true lower bound",
     "",
     f"`scripts/bench-e2e.sh`, time scale {scale} (wall ms; the bound is the model's x the scale), "
-    f"{reps} run(s) per client (median), machines awake, load average {load0} at start, "
+    f"{reps} run(s) per client (median), "
+    + ("machines asleep at the start of every client run (the bound is the awake one: it leaves "
+       "the boot out, so bound/wall is not checked), " if asleep else "machines awake, ")
+    + f"load average {load0} at start, "
     f"{os.cpu_count()} cores. Bound: "
     + ("`cmdunit bound`" if has_bound == "yes" else "not available (`cmdunit bound` missing)")
     + " for emulated systems, "
@@ -436,10 +484,10 @@ for c in checks:
     v = "-" if c["value"] is None else f"{c['value']:.3f}"
     lines.append(f"- {verdict}: {c['system']} N={c['n']}: {c['check']} (value {v})")
 text = "\n".join(lines) + "\n"
-with open(os.path.join(out_dir, "bench-e2e.md"), "w") as f:
+with open(os.path.join(out_dir, name + ".md"), "w") as f:
     f.write(text)
 print(text)
-print(f"{failed} check(s) failed; written: {out_dir}/bench-e2e.json, {out_dir}/bench-e2e.md")
+print(f"{failed} check(s) failed; written: {out_dir}/{name}.json, {out_dir}/{name}.md")
 sys.exit(3 if failed else 0)
 EOF
 if [ "$QUICK" = 1 ] && [ -z "${BENCH_E2E_OUT_DIR:-}" ]; then
