@@ -116,3 +116,34 @@ fn a_machine_that_comes_back_mid_batch_is_used_again() {
         assert!(got > 150, "emea/0 answered {got} after coming back: {s:?}");
     });
 }
+
+/// Five machines asleep behind one unit with a ceiling: nothing answers for the boot's ten
+/// seconds, and the unit could pass jobs all that time. The silence counts as latency, so the
+/// jobs keep going out while the machines boot. Left idle until the first answers, the unit
+/// would pass the batch after the boot: 10 s + N × 17 ms (about 23 s for 800), where using the
+/// boot brings it near the bound (13.9 s) plus what the agents in flight cannot cover.
+#[test]
+fn a_unit_paced_batch_over_sleeping_machines_uses_the_boot() {
+    let _g = serial();
+    let t = topology(|_| {});
+    let dir = tmp_dir("asleep-paced");
+    let mut cfg = config_emulated(800, "auto", t.clone(), 1, false, &dir);
+    cfg.time_scale = TimeScale::new(CONTROL_SCALE).unwrap();
+    let s = run_batch(&cfg).unwrap();
+    assert_eq!(s.ok, 800, "{s:?}");
+    let boot = t.machines[0].boot_ms;
+    let b = bound(&t, 800);
+    assert!(
+        s.makespan_ms < 0.8 * (boot + b),
+        "{} ms vs bound {b} ms + boot {boot} ms",
+        s.makespan_ms
+    );
+    // The trips learned are the machines' own, not their boot: the drained queues were
+    // checked with one job each (asia's trip is 500 ms in the model).
+    let learned = cmdunit::calibrate::store::load(&dir.join("calibration.json")).unwrap();
+    assert!(
+        learned.machines.iter().all(|m| m.latency_ms < 2000.0),
+        "{:?}",
+        learned.machines
+    );
+}

@@ -146,9 +146,9 @@ pub fn method(t: &Table, runs: &[Run], policies: usize) -> String {
         ));
     }
     s.push_str(
-        " The system's limits measured by `cmdunit limits`. Lower bound: the later of the \
-         machines' and the forwarding units' bounds for N jobs at time 0 (efficiency = bound / \
-         makespan). Bands and whiskers: min–max over repetitions.",
+        " The system's limits measured by `cmdunit limits`. Lower bound: the latest of the \
+         machines' and the forwarding units' bounds for N jobs at time 0 and of the two layers \
+         taken together (efficiency = bound / makespan). Bands and whiskers: min–max over repetitions.",
     );
     s
 }
