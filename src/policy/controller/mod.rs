@@ -142,6 +142,7 @@ impl Policy for Controller {
             wave,
             share,
             hedges_left: ((input.n as f64) * HEDGE_SHARE) as u64 + WAVE_MAX * m as u64,
+            quiet_ms: 0.0,
             hedged: HashSet::new(),
             silent_floor_ms: input.time_scale.to_model_ms(SILENT_FLOOR_WALL),
             seeded,
@@ -206,6 +207,9 @@ struct ControlLoop {
     /// What a fresh machine may be given before it answers, at most (its share of the batch).
     share: u32,
     hedges_left: u64,
+    /// [`silence`](ControlLoop::silence) as of the decision being made (taken once per
+    /// decision: it looks at every machine, and the caps of every machine use it).
+    quiet_ms: f64,
     /// Jobs with more than one copy sent and a copy still in flight.
     hedged: HashSet<u32>,
     /// The shortest silence that counts, in model ms ([`SILENT_FLOOR_WALL`]).
@@ -345,10 +349,10 @@ impl ControlLoop {
     /// What keeps machine `m` busy, plus slack (Little's law: latency over service interval,
     /// the latency no shorter than the current silence); for a machine not yet answered, the
     /// first wave, doubled for each [`BLIND_DOUBLING_MS`] of silence up to its share.
-    fn cap(&self, m: usize, f: usize, now: f64) -> u32 {
+    fn cap(&self, m: usize, f: usize) -> u32 {
         match self.machines[m].standing {
             Standing::Fresh => {
-                let doublings = (self.silence(now) / BLIND_DOUBLING_MS).min(32.0);
+                let doublings = (self.quiet_ms / BLIND_DOUBLING_MS).min(32.0);
                 let grown = f64::from(self.wave) * doublings.exp2();
                 (grown.min(f64::from(self.share)) as u32).max(self.wave)
             }
@@ -356,7 +360,7 @@ impl ControlLoop {
             Standing::Known => match self.machine_times(m) {
                 Some((trip, interval, service)) => {
                     let (d_fixed, _) = self.unit_times(f);
-                    let latency = (trip + service + d_fixed).max(self.silence(now));
+                    let latency = (trip + service + d_fixed).max(self.quiet_ms);
                     let busy = latency / interval.max(1e-3);
                     (busy * MACHINE_SLACK + MACHINE_EXTRA)
                         .clamp(1.0, 1e6)
@@ -380,7 +384,7 @@ impl ControlLoop {
         }
         let room: u64 = (0..self.machines.len())
             .filter(|&m| self.machines[m].standing == Standing::Known && !view.machines[m].ejected)
-            .map(|m| u64::from(self.cap(m, f, view.now_ms)))
+            .map(|m| u64::from(self.cap(m, f)))
             .sum();
         view.unissued <= room
     }
@@ -391,10 +395,10 @@ impl ControlLoop {
     /// batch's end onto one unit's stage while the machines starve. While nothing comes back
     /// the window is what keeps the unit's stage busy for the silence so far (Little's law with
     /// the latency measured as it grows). `None`: no limit.
-    fn window(&self, f: usize, now: f64) -> Option<f64> {
+    fn window(&self, f: usize) -> Option<f64> {
         let w =
             self.windows[f].or_else(|| self.windows.iter().flatten().copied().reduce(f64::max))?;
-        let silent = self.silence(now);
+        let silent = self.quiet_ms;
         let pass = self.est.units[f].pass_ms.filter(|p| *p > 0.0);
         Some(pass.map_or(w, |p| w.max(silent / p + UNIT_QUEUE)))
     }
@@ -404,13 +408,13 @@ impl ControlLoop {
         (0..view.forwarders.len())
             .filter(|&f| view.forwarders[f].usable)
             .filter(|&f| {
-                self.window(f, view.now_ms)
+                self.window(f)
                     .is_none_or(|w| f64::from(view.forwarders[f].in_flight) < w)
             })
             .min_by(|&a, &b| {
                 let load = |f: usize| {
                     let in_flight = f64::from(view.forwarders[f].in_flight);
-                    in_flight / self.window(f, view.now_ms).unwrap_or(1.0).max(1.0)
+                    in_flight / self.window(f).unwrap_or(1.0).max(1.0)
                 };
                 load(a).total_cmp(&load(b))
             })
@@ -426,7 +430,7 @@ impl ControlLoop {
             if view.machines[m].ejected || Some(m) == avoid {
                 continue;
             }
-            let capped = view.machines[m].in_flight >= self.cap(m, f, now);
+            let capped = view.machines[m].in_flight >= self.cap(m, f);
             let standing = self.machines[m].standing;
             // A retry has already waited for one answer: it may go to a machine still in its
             // first wave rather than wait for a place to free up.
@@ -635,12 +639,11 @@ impl ControlLoop {
     /// Could another job be sent right now?
     fn room(&self, view: &View, f: usize, just_sent: usize) -> bool {
         let unit_room = self
-            .window(f, view.now_ms)
+            .window(f)
             .is_none_or(|w| f64::from(view.forwarders[f].in_flight) + 1.0 < w);
         let machine_room = (0..self.machines.len()).any(|m| {
             let extra = u32::from(m == just_sent);
-            !view.machines[m].ejected
-                && view.machines[m].in_flight + extra < self.cap(m, f, view.now_ms)
+            !view.machines[m].ejected && view.machines[m].in_flight + extra < self.cap(m, f)
         });
         unit_room && machine_room
     }
@@ -649,6 +652,7 @@ impl ControlLoop {
 impl Binder for ControlLoop {
     fn next(&mut self, view: &View, job: Option<&JobCtx>) -> Decision {
         let now = view.now_ms;
+        self.quiet_ms = self.silence(now);
         self.review(now);
         let Some(f) = self.unit(view) else {
             return Decision::Wait { until_ms: None };
