@@ -67,7 +67,7 @@ impl Binder for Ewma {
             return Decision::Wait { until_ms: None };
         };
         let in_flight = view.in_flight();
-        if !self.window.allows(in_flight) {
+        if !self.window.allows(in_flight, view.unissued) {
             return Decision::Wait { until_ms: None };
         }
         let ok: Vec<usize> = view.choosable(job.avoid).collect();
@@ -91,7 +91,7 @@ impl Binder for Ewma {
                     forwarder: f,
                     target: Target::Machine(m as u16),
                 },
-                more: view.unissued > 1 && self.window.allows(in_flight + 1),
+                more: view.unissued > 1 && self.window.allows(in_flight + 1, view.unissued - 1),
             },
             _ => Decision::Wait {
                 until_ms: Some(view.now_ms + 10.0),

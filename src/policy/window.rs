@@ -9,6 +9,12 @@
 //! against one that takes 400 ms and passes 59 jobs/s at about fifty — never at hundreds of idle
 //! threads. (Starting at sixteen in all cost a batch of 100 over five distant machines two extra
 //! round trips: twice the bound.)
+//!
+//! The window keeps jobs in cmdunit so that they go out as the system can take them. Once the
+//! rest of the batch fits in one window there is nothing left to pace, and it goes out at once:
+//! held back, the last jobs of a batch of 100 over five machines waited a round trip (~350 ms)
+//! for what, queued at the machines, costs a few services. The closed-loop controller ends its
+//! batches the same way.
 
 use super::Observation;
 
@@ -45,9 +51,10 @@ impl Window {
         }
     }
 
-    /// May another attempt be sent with `in_flight` already out?
-    pub fn allows(&self, in_flight: u32) -> bool {
-        in_flight < self.limit
+    /// May another attempt be sent with `in_flight` already out and `unissued` jobs not sent
+    /// yet? Yes below the limit, and at the batch's end: when what is left fits in one window.
+    pub fn allows(&self, in_flight: u32, unissued: u64) -> bool {
+        in_flight < self.limit || unissued <= u64::from(self.limit)
     }
 
     pub fn limit(&self) -> u32 {
@@ -112,7 +119,7 @@ impl<R: Rule> super::Binder for Paced<R> {
             return Decision::Wait { until_ms: None };
         };
         let in_flight = view.in_flight();
-        if !self.window.allows(in_flight) {
+        if !self.window.allows(in_flight, view.unissued) {
             return Decision::Wait { until_ms: None };
         }
         let (Some(target), Some(forwarder)) =
@@ -124,7 +131,7 @@ impl<R: Rule> super::Binder for Paced<R> {
         };
         Decision::Send {
             route: super::Route { forwarder, target },
-            more: view.unissued > 1 && self.window.allows(in_flight + 1),
+            more: view.unissued > 1 && self.window.allows(in_flight + 1, view.unissued - 1),
         }
     }
 
@@ -187,6 +194,19 @@ mod tests {
     fn the_first_wave_is_sixteen_per_machine() {
         assert_eq!(Window::new(5).limit(), 5 * INITIAL);
         assert_eq!(Window::new(0).limit(), INITIAL);
+    }
+
+    /// A window of 80: with 80 out, the next job waits while more than a window's worth is left,
+    /// and goes once the rest fits in one window (a batch of 100 goes out at once). Held back,
+    /// the last 20 of 100 waited a round trip: no-ceiling N = 100 took 1045 ms for a bound of
+    /// 873 under `weighted` and `p2c-ewma`.
+    #[test]
+    fn the_rest_of_a_batch_that_fits_in_one_window_goes_at_once() {
+        let w = Window::new(5);
+        assert!(!w.allows(80, 81));
+        assert!(w.allows(80, 80));
+        assert!(w.allows(99, 1));
+        assert!(w.allows(79, 1000));
     }
 
     #[test]

@@ -636,6 +636,20 @@ impl ControlLoop {
         }
     }
 
+    /// A second copy of `job`, in flight elsewhere, to machine `m` through `f` (within the
+    /// hedge budget; the first answer wins).
+    fn hedge(&mut self, job: u32, m: usize, f: usize, now: f64) -> Decision {
+        self.hedged.insert(job);
+        self.hedges_left = self.hedges_left.saturating_sub(1);
+        self.hedges += 1;
+        let route = self.send(m, f, job, now);
+        Decision::Hedge {
+            job,
+            route,
+            more: true,
+        }
+    }
+
     /// Could another job be sent right now?
     fn room(&self, view: &View, f: usize, just_sent: usize) -> bool {
         let unit_room = self
@@ -664,28 +678,12 @@ impl Binder for ControlLoop {
                 .iter()
                 .position(|c| c.in_flight.iter().any(|j| j.0 == stuck));
             if let Some(p) = self.pick(view, f, from, false) {
-                self.hedged.insert(stuck);
-                self.hedges_left = self.hedges_left.saturating_sub(1);
-                self.hedges += 1;
-                let route = self.send(p.machine, f, stuck, now);
-                return Decision::Hedge {
-                    job: stuck,
-                    route,
-                    more: true,
-                };
+                return self.hedge(stuck, p.machine, f, now);
             }
         }
         let Some(job) = job else {
             if let Some((late, p)) = self.steal(view, f) {
-                self.hedged.insert(late);
-                self.hedges_left = self.hedges_left.saturating_sub(1);
-                self.hedges += 1;
-                let route = self.send(p.machine, f, late, now);
-                return Decision::Hedge {
-                    job: late,
-                    route,
-                    more: true,
-                };
+                return self.hedge(late, p.machine, f, now);
             }
             // Nothing to place: look again when the oldest job could become overdue.
             return Decision::Wait {

@@ -18,6 +18,13 @@ fn start(n: u64, model: Option<&Calibration>) -> Box<dyn Binder> {
         .unwrap()
 }
 
+/// Started from a cached picture: the test machines, one unit passing a job per 17 ms.
+fn start_cached(n: u64) -> Box<dyn Binder> {
+    let mut model = crate::calibrate::test_model(1, 17.0);
+    model.forwarders[0].url = "http://f".into();
+    start(n, Some(&model))
+}
+
 fn send(b: &mut Box<dyn Binder>, loads: &mut Loads, now: f64, id: u32) -> Option<Route> {
     match b.next(&loads.view(now, 1000), Some(&fresh(id))) {
         Decision::Send { route, .. } => {
@@ -169,9 +176,7 @@ fn a_unit_with_no_ceiling_seen_yet_does_not_draw_every_job() {
 /// A cached ceiling that is not there: the unit shows no queue, the window grows.
 #[test]
 fn a_window_from_a_false_ceiling_grows_when_the_unit_shows_no_queue() {
-    let mut model = crate::calibrate::test_model(1, 17.0);
-    model.forwarders[0].url = "http://f".into();
-    let mut b = start(5000, Some(&model));
+    let mut b = start_cached(5000);
     let mut loads = Loads::new(5, 1);
     let mut now = 0.0;
     let mut in_flight: VecDeque<(u32, Route, f64)> = VecDeque::new();
@@ -227,9 +232,7 @@ fn while_every_machine_is_silent_the_first_wave_grows_with_the_silence() {
 /// nothing comes back, the unit's window is what keeps its stage busy for the silence so far.
 #[test]
 fn while_every_machine_is_silent_a_known_units_window_grows_with_the_silence() {
-    let mut model = crate::calibrate::test_model(1, 17.0);
-    model.forwarders[0].url = "http://f".into();
-    let mut b = start(5000, Some(&model));
+    let mut b = start_cached(5000);
     let mut loads = Loads::new(5, 1);
     let mut id = 0;
     let first = send_while_room(&mut b, &mut loads, 0.0, &mut id);
