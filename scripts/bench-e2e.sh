@@ -15,7 +15,7 @@
 # same --time-scale. The naive client talks to the first forwarding unit only (the students had one).
 #
 # BENCH_E2E_ASLEEP=1: cold starts instead. Every client run meets the machines asleep (the system
-# is restarted before it, on the same port, so the warm cache still applies); systems default
+# is restarted before it, on the same port, so the warm cache still applies). Systems by default:
 # default, no-ceiling, slow-machine, stage-after (one emulated unit each; nginx and default-5fwd
 # are not supported here). The bound is still the awake one (the model's bound leaves the boot
 # out), so bound/wall is shown but not checked; the naive check stands. Output:
@@ -213,18 +213,19 @@ start_system() {
             [ -n "${SYS_PORT:-}" ] || SYS_PORT=$((20000 + RANDOM % 10000))
             wake=(--port "$SYS_PORT")
         fi
-        "$CMDUNIT" serve "${wake[@]}" --topology "$SYS_TOPOLOGY" --forwarders "$SYS_K" \
-            --time-scale "$SCALE" </dev/null >"$log" 2>&1 &
-        SYS_PID=$!
+        serve() {
+            "$CMDUNIT" serve "${wake[@]}" --topology "$SYS_TOPOLOGY" --forwarders "$SYS_K" \
+                --time-scale "$SCALE" </dev/null >"$log" 2>&1 &
+            SYS_PID=$!
+        }
+        serve
         until grep -q '^Ctrl-C to stop' "$log"; do
             if ! kill -0 "$SYS_PID" 2>/dev/null; then
                 # A fixed port can be briefly held after a restart (asleep mode): try again.
                 if [ "$ASLEEP" = 1 ] && grep -q 'Address already in use' "$log" &&
                     [ $SECONDS -lt $t_end ]; then
                     sleep 0.5
-                    "$CMDUNIT" serve "${wake[@]}" --topology "$SYS_TOPOLOGY" --forwarders "$SYS_K" \
-                        --time-scale "$SCALE" </dev/null >"$log" 2>&1 &
-                    SYS_PID=$!
+                    serve
                     continue
                 fi
                 cat "$log" >&2

@@ -91,7 +91,7 @@ impl Binder for Ewma {
                     forwarder: f,
                     target: Target::Machine(m as u16),
                 },
-                more: view.unissued > 1 && self.window.allows(in_flight + 1, view.unissued - 1),
+                more: self.window.allows_another(in_flight, view.unissued),
             },
             _ => Decision::Wait {
                 until_ms: Some(view.now_ms + 10.0),

@@ -57,6 +57,12 @@ impl Window {
         in_flight < self.limit || unissued <= u64::from(self.limit)
     }
 
+    /// After a send with `in_flight` out before it and `unissued` left before it: is another send
+    /// probably due at once (the `more` of a [`Decision::Send`](super::Decision::Send))?
+    pub fn allows_another(&self, in_flight: u32, unissued: u64) -> bool {
+        unissued > 1 && self.allows(in_flight + 1, unissued - 1)
+    }
+
     pub fn limit(&self) -> u32 {
         self.limit
     }
@@ -131,7 +137,7 @@ impl<R: Rule> super::Binder for Paced<R> {
         };
         Decision::Send {
             route: super::Route { forwarder, target },
-            more: view.unissued > 1 && self.window.allows(in_flight + 1, view.unissued - 1),
+            more: self.window.allows_another(in_flight, view.unissued),
         }
     }
 
