@@ -24,6 +24,13 @@
 //!   did (asleep, or gone) is out for now: no more jobs, and its jobs in flight are copied to
 //!   machines that answer (hedges, first answer wins, within a budget); it is back as soon as it
 //!   answers. A machine whose attempt failed gets one job at a time until one succeeds.
+//! - **The end, through a unit with a ceiling.** A unit passes its jobs in the order they were
+//!   sent, so a far machine's job placed in its stage's last places ends the batch late. Once
+//!   the rest of the batch goes out at once, a dry run finds the soonest end that best fit can
+//!   reach, and each job goes to the machine that answers it latest by then without queueing:
+//!   the far machines take the first places, at their own pace, and the near ones the last —
+//!   the longest-tail-first order that is optimal for one stage followed by delivery times
+//!   (Jackson's rule). Used only where it gains more than one service on earliest completion.
 //! - **The tail.** Once everything is sent, the job expected back last is copied to a machine
 //!   that would answer it clearly sooner — a machine that drained early, or one avoided on an
 //!   estimate never checked against an answer that waited for nothing (a sleeping machine's
@@ -78,6 +85,9 @@ const BLIND_DOUBLING_MS: f64 = 1000.0;
 const STEAL_GAIN: f64 = 0.25;
 /// Hedges the batch may send: this share of N, plus a first wave's worth per machine.
 const HEDGE_SHARE: f64 = 0.1;
+/// The batch's end is planned by a dry run ([`ControlLoop::horizon`]) only while it costs at
+/// most this many machine evaluations (jobs left × machines).
+const HORIZON_WORK: u64 = 1 << 16;
 
 impl Policy for Controller {
     fn name(&self) -> &'static str {
@@ -150,6 +160,7 @@ impl Policy for Controller {
             sent: 0,
             hedges: 0,
             answered: 0,
+            horizon: None,
         }))
     }
 }
@@ -220,6 +231,8 @@ struct ControlLoop {
     hedges: u64,
     /// Answers observed so far.
     answered: u64,
+    /// The batch's end as last planned ([`horizon`](ControlLoop::horizon)), and `answered` then.
+    horizon: Option<(u64, Option<f64>)>,
 }
 
 /// A candidate machine's predicted answer.
@@ -230,101 +243,6 @@ struct Pick {
 }
 
 impl ControlLoop {
-    /// The network trip of `m` (unit to machine and back), its interval and its own service.
-    fn machine_times(&self, m: usize) -> Option<(f64, f64, f64)> {
-        let e = &self.est.machines[m];
-        let rt0 = e.rt0()?;
-        let interval = e.interval()?;
-        let service = interval * f64::from(e.concurrency.max(1));
-        Some(((rt0 - service).max(0.0), interval, service))
-    }
-
-    /// A unit's fixed cost (outside the worker call) and its current queueing.
-    fn unit_times(&self, f: usize) -> (f64, f64) {
-        let u = &self.est.units[f];
-        (u.d_min.unwrap_or(0.0).max(0.0), u.queue_ms)
-    }
-
-    /// Typical no-load latency of the machines that answered (for those that have not).
-    fn typical_known(&self) -> Option<(f64, f64)> {
-        let mut lat: Vec<f64> = Vec::new();
-        let mut int: Vec<f64> = Vec::new();
-        for m in 0..self.machines.len() {
-            if let Some((trip, interval, service)) = self.machine_times(m) {
-                lat.push(trip + service);
-                int.push(interval);
-            }
-        }
-        Some((median_of(&lat)?, median_of(&int)?))
-    }
-
-    /// When a job sent now through `f` to `m` would be answered: the jobs it already has are
-    /// replayed through its queue (each arriving half a trip after it left the unit, served one
-    /// interval after the other, the first not before what its last answer showed nor so early
-    /// that it should have come back by now), and the new job is served after them.
-    ///
-    /// A machine that has not answered yet is predicted the same way with the typical trip and
-    /// interval of those that have — its trip no shorter than the time it has been silent — so
-    /// that it neither attracts every job nor is written off before it could have answered.
-    fn predict(&self, m: usize, f: usize, now: f64) -> Option<f64> {
-        self.forecast(m, f, now).map(|(_, next)| next)
-    }
-
-    /// [`predict`](Self::predict) for an idle machine whose trip was never measured without a
-    /// queue in front, with the typical machine's latency where that is quicker. Its own
-    /// estimate may be the error (a sleeping machine's queue drains after its boot: every answer
-    /// waited, and the trip read from them is seconds too long); believed, it would keep the
-    /// machine idle for the rest of the batch and so never be corrected. Used for one job at a
-    /// time — a probe, or a copy whose original still runs — so hope costs little if it is wrong.
-    fn hopeful(&self, m: usize, f: usize, now: f64) -> Option<f64> {
-        let ctl = &self.machines[m];
-        let own = self.predict(m, f, now)?;
-        if ctl.clean || !ctl.in_flight.is_empty() || self.est.machines[m].answers == 0 {
-            return Some(own);
-        }
-        let Some((typical, _)) = self.typical_known() else {
-            return Some(own);
-        };
-        let (d_fixed, queue) = self.unit_times(f);
-        Some(own.min(self.exit_time(f, now, queue) + typical + d_fixed))
-    }
-
-    /// [`predict`](Self::predict), and when the last job already in flight at `m` is expected
-    /// back (`None` if it has none).
-    fn forecast(&self, m: usize, f: usize, now: f64) -> Option<(Option<f64>, f64)> {
-        let ctl = &self.machines[m];
-        let (d_fixed, queue) = self.unit_times(f);
-        let (trip, interval, service, known) = match self.machine_times(m) {
-            Some((trip, interval, service)) => (trip, interval, service, true),
-            None => {
-                let Some((lat, interval)) = self.typical_known() else {
-                    // Nothing known of any machine: the count alone decides, jobs spread evenly.
-                    let queued = ctl.in_flight.len() as f64;
-                    return Some((None, now + queued));
-                };
-                let interval = interval.max(1e-3);
-                let silent = ctl.first_sent.map_or(0.0, |t| (now - t).max(0.0));
-                let trip = (lat - interval).max(silent - interval - d_fixed).max(0.0);
-                (trip, interval, interval, false)
-            }
-        };
-        let half = trip / 2.0;
-        let back = half + d_fixed;
-        let mut free = ctl.last_done.unwrap_or(f64::NEG_INFINITY);
-        for (i, &(_, sent, arrive)) in ctl.in_flight.iter().enumerate() {
-            let arrive = if known { arrive } else { sent + half };
-            let mut done = arrive.max(free) + interval;
-            if i == 0 {
-                // Not answered yet: it cannot have left the machine long ago.
-                done = done.max(now - back);
-            }
-            free = done;
-        }
-        let start = (self.exit_time(f, now, queue) + half).max(free);
-        let last = (!ctl.in_flight.is_empty()).then_some(free + back);
-        Some((last, start + service + back))
-    }
-
     /// How long nothing at all has come back while jobs are out, model ms: the time since the
     /// oldest job in flight was sent or since the last answer from anywhere, whichever is later.
     /// While every machine is silent this is a measured lower bound on the latency of what is in
@@ -420,12 +338,36 @@ impl ControlLoop {
             })
     }
 
-    /// The machine where a job sent now through `f` would be answered soonest.
-    fn pick(&mut self, view: &View, f: usize, avoid: Option<usize>, retry: bool) -> Option<Pick> {
+    /// The machine for a job sent now through `f`: where it would be answered soonest — or,
+    /// with `fit` at the batch's end, best fit against the horizon ([`horizon`](Self::horizon)):
+    /// among the machines where the job would not queue (see [`Lane::answer`]), the one that
+    /// answers latest while still by the horizon. Through a unit with a ceiling the order of the last
+    /// jobs is the order they leave its stage, and a far machine's job placed late ends the
+    /// batch late; earliest completion places far machines only once the near ones have
+    /// queued, so their jobs take the stage's last places. Best fit gives the far machines the
+    /// early places, at their own pace, and keeps the near ones for the end — the order
+    /// Jackson's rule gives one stage followed by delivery times (longest first). Where no
+    /// machine fits, the soonest answer wins.
+    fn pick(
+        &mut self,
+        view: &View,
+        f: usize,
+        avoid: Option<usize>,
+        retry: bool,
+        fit: bool,
+    ) -> Option<Pick> {
         let now = view.now_ms;
         let mut best: Option<Pick> = None;
+        let mut fitted: Option<Pick> = None;
         let mut ties = 0u32;
         let endgame = self.endgame(view, f);
+        let horizon = if fit && endgame {
+            self.horizon(view)
+        } else {
+            None
+        };
+        let (d_fixed, queue) = self.unit_times(f);
+        let exit = self.exit_time(f, now, queue);
         for m in 0..self.machines.len() {
             if view.machines[m].ejected || Some(m) == avoid {
                 continue;
@@ -439,105 +381,33 @@ impl ControlLoop {
             if capped && !lifted {
                 continue;
             }
-            let Some(answer) = self.predict(m, f, now) else {
+            let Some(lane) = self.lane(m, f, now) else {
                 continue;
             };
+            let (_, answer, waits) = lane.answer(exit, d_fixed);
+            let pick = Pick { machine: m, answer };
+            if !waits
+                && horizon.is_some_and(|h| answer <= h + 1e-6)
+                && fitted.is_none_or(|b| answer > b.answer)
+            {
+                fitted = Some(pick);
+            }
             match best {
                 Some(b) if answer > b.answer + 1e-9 => {}
                 Some(b) if (answer - b.answer).abs() <= 1e-9 => {
                     // Equal predictions (nothing known yet): a random one, not always the first.
                     ties += 1;
                     if self.rng.random_range(0..=ties) == 0 {
-                        best = Some(Pick { machine: m, answer });
+                        best = Some(pick);
                     }
                 }
                 _ => {
                     ties = 0;
-                    best = Some(Pick { machine: m, answer });
+                    best = Some(pick);
                 }
             }
         }
-        best
-    }
-
-    /// A job in flight at a machine that has gone silent, to copy elsewhere. A machine is
-    /// silent when nothing came back from it for several times what its answers usually take
-    /// (or, before its first answer, several times the slowest first answer of the others):
-    /// asleep, hung, or gone.
-    fn overdue(&self, now: f64) -> Option<u32> {
-        if self.hedges_left == 0 {
-            return None;
-        }
-        let reference = self.reference_latency()?;
-        for ctl in &self.machines {
-            let Some(&(job, sent, _)) = ctl.in_flight.iter().find(|j| !self.hedged.contains(&j.0))
-            else {
-                continue;
-            };
-            let oldest = ctl.in_flight.front().map_or(sent, |j| j.1);
-            let quiet_since = ctl.last_answer_at.map_or(oldest, |a| a.max(oldest));
-            let usual = ctl.latency_ewma.unwrap_or(0.0).max(reference);
-            if now - quiet_since > (SILENT_FACTOR * usual).max(self.silent_floor_ms) {
-                return Some(job);
-            }
-        }
-        None
-    }
-
-    /// The batch's end, everything sent: the job expected back last, with a machine that would
-    /// answer a copy of it clearly sooner (first answer wins). This is the end's water filling
-    /// for jobs already committed: a machine that drained its queue early — or that was
-    /// avoided on an estimate that turned out wrong — takes the tail of the longest queue. The
-    /// copies are hedges, within the same budget.
-    fn steal(&mut self, view: &View, f: usize) -> Option<(u32, Pick)> {
-        if self.hedges_left == 0 || view.unissued > 0 {
-            return None;
-        }
-        let now = view.now_ms;
-        let (donor, job, due) = (0..self.machines.len())
-            .filter(|&m| self.machines[m].standing == Standing::Known)
-            .filter_map(|m| {
-                let ctl = &self.machines[m];
-                let (last, _) = self.forecast(m, f, now)?;
-                let (_, interval, _) = self.machine_times(m)?;
-                // The latest of its jobs not copied yet, one interval earlier per job after it.
-                let (behind, &(job, _, _)) = ctl
-                    .in_flight
-                    .iter()
-                    .rev()
-                    .enumerate()
-                    .find(|(_, j)| !self.hedged.contains(&j.0))?;
-                Some((m, job, last? - behind as f64 * interval))
-            })
-            .max_by(|a, b| a.2.total_cmp(&b.2))?;
-        let idle: Vec<Pick> = (0..self.machines.len())
-            .filter(|&m| m != donor && !view.machines[m].ejected && view.machines[m].in_flight == 0)
-            .filter(|&m| self.machines[m].standing == Standing::Known)
-            .filter_map(|m| {
-                Some(Pick {
-                    machine: m,
-                    answer: self.hopeful(m, f, now)?,
-                })
-            })
-            .collect();
-        let p = self
-            .pick(view, f, Some(donor), false)
-            .into_iter()
-            .chain(idle)
-            .min_by(|a, b| a.answer.total_cmp(&b.answer))?;
-        (due - p.answer > STEAL_GAIN * (p.answer - now)).then_some((job, p))
-    }
-
-    /// How long answers take now on the quickest machine that answers (its recent average):
-    /// the yardstick of silence — a machine quiet for several times that, while the others
-    /// answer, is asleep, hung or gone. `None` until a machine has answered.
-    fn reference_latency(&self) -> Option<f64> {
-        let r = self
-            .machines
-            .iter()
-            .filter_map(|c| c.latency_ewma)
-            .fold(f64::INFINITY, f64::min);
-        r.is_finite().then_some(r)
+        fitted.or(best)
     }
 
     /// A machine worth one job now to refresh what is known of it: it answers, has nothing in
@@ -605,16 +475,6 @@ impl ControlLoop {
         });
     }
 
-    /// When a job sent now through `f` would leave the unit's stage: after the jobs already
-    /// sent through it, one pass each, where the unit has shown a ceiling; else after the
-    /// queueing it shows now.
-    fn exit_time(&self, f: usize, now: f64, queue: f64) -> f64 {
-        match self.est.units.get(f).and_then(|u| u.pass_ms) {
-            Some(pass) => now.max(self.unit_free[f]) + pass,
-            None => now + queue,
-        }
-    }
-
     fn send(&mut self, m: usize, f: usize, job: u32, now: f64) -> Route {
         let (_, queue) = self.unit_times(f);
         let exit = self.exit_time(f, now, queue);
@@ -633,20 +493,6 @@ impl ControlLoop {
         Route {
             forwarder: f as u16,
             target: Target::Machine(m as u16),
-        }
-    }
-
-    /// A second copy of `job`, in flight elsewhere, to machine `m` through `f` (within the
-    /// hedge budget; the first answer wins).
-    fn hedge(&mut self, job: u32, m: usize, f: usize, now: f64) -> Decision {
-        self.hedged.insert(job);
-        self.hedges_left = self.hedges_left.saturating_sub(1);
-        self.hedges += 1;
-        let route = self.send(m, f, job, now);
-        Decision::Hedge {
-            job,
-            route,
-            more: true,
         }
     }
 
@@ -677,7 +523,7 @@ impl Binder for ControlLoop {
                 .machines
                 .iter()
                 .position(|c| c.in_flight.iter().any(|j| j.0 == stuck));
-            if let Some(p) = self.pick(view, f, from, false) {
+            if let Some(p) = self.pick(view, f, from, false, false) {
                 return self.hedge(stuck, p.machine, f, now);
             }
         }
@@ -696,7 +542,7 @@ impl Binder for ControlLoop {
                 return Decision::Send { route, more: true };
             }
         }
-        match self.pick(view, f, job.avoid, job.attempt > 0) {
+        match self.pick(view, f, job.avoid, job.attempt > 0, true) {
             Some(p) => {
                 let route = self.send(p.machine, f, job.id, now);
                 Decision::Send {
@@ -835,5 +681,8 @@ impl ControlLoop {
     }
 }
 
+mod copies;
+mod endgame;
+mod predict;
 #[cfg(test)]
 mod tests;
