@@ -140,3 +140,49 @@ impl ControlLoop {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lane(trip: f64) -> Lane {
+        Lane {
+            half: trip / 2.0,
+            interval: 20.0,
+            service: 20.0,
+            free: f64::NEG_INFINITY,
+            last: None,
+            blind: false,
+        }
+    }
+
+    fn plan(units: usize, trips: &[f64], jobs: u64) -> Plan {
+        Plan {
+            now: 0.0,
+            jobs,
+            units: vec![(0.0, Some(17.0), 13.0); units],
+            lanes: trips.iter().map(|&t| lane(t)).collect(),
+        }
+    }
+
+    /// Two machines equally far: every order ends the same, best fit gains nothing, and
+    /// earliest completion stays (a deadline would only expose every machine's end to jitter).
+    #[test]
+    fn a_plan_where_best_fit_gains_less_than_one_service_is_not_used() {
+        assert_eq!(plan(1, &[300.0, 300.0], 20).horizon(), None);
+    }
+
+    /// Five units, two far machines and three near: earliest completion puts the far machines'
+    /// jobs in the stages' last places; best fit reaches an end more than a service sooner.
+    #[test]
+    fn through_several_units_best_fit_plans_a_sooner_end() {
+        let p = plan(5, &[520.0, 515.0, 310.0, 370.0, 350.0], 100);
+        let soonest = p.end(None);
+        let h = p.horizon().expect("best fit gains");
+        assert!(h < soonest - 20.0, "{h} against {soonest}");
+        assert!(
+            p.end(Some(h)) <= h + 1e-6,
+            "the deadline is met in the dry run"
+        );
+    }
+}
