@@ -6,6 +6,18 @@
 use super::predict::Lane;
 use super::{ControlLoop, Standing, View, HORIZON_WORK};
 
+/// Best fit's rule: a machine that answers by `answer` (and `waits` behind more than one job
+/// there, see [`Lane::answer`]) is the better fit if it would not queue, answers by the
+/// `deadline`, and answers later than the best fit found so far (`so_far`).
+pub(super) fn fits_better(
+    deadline: Option<f64>,
+    answer: f64,
+    waits: bool,
+    so_far: Option<f64>,
+) -> bool {
+    !waits && deadline.is_some_and(|d| answer <= d + 1e-6) && so_far.is_none_or(|b| answer > b)
+}
+
 /// A dry run of the rest of the batch, every job still to send going now: to find the deadline
 /// best fit can meet ([`ControlLoop::horizon`]).
 struct Plan {
@@ -70,10 +82,7 @@ impl Plan {
                 if best.is_none_or(|b| answer < b.2) {
                     best = Some((i, start, answer));
                 }
-                if !waits
-                    && deadline.is_some_and(|d| answer <= d + 1e-6)
-                    && fitted.is_none_or(|b| answer > b.2)
-                {
+                if fits_better(deadline, answer, waits, fitted.map(|b| b.2)) {
                     fitted = Some((i, start, answer));
                 }
             }
@@ -110,10 +119,19 @@ impl ControlLoop {
 
     /// The dry run's starting point: the machines that answer, as they are now, and the units.
     fn plan(&self, view: &View) -> Option<Plan> {
+        if self.est.units.iter().any(|u| u.stage_after == Some(true)) {
+            // Answers pass the stage on their way back, in the order they come: the order jobs
+            // are sent in does not set it, and there is nothing to plan.
+            return None;
+        }
         let now = view.now_ms;
-        let units: Vec<(f64, Option<f64>, f64)> = (0..view.forwarders.len())
+        let usable: Vec<usize> = (0..view.forwarders.len())
             .filter(|&f| view.forwarders[f].usable)
-            .map(|f| {
+            .collect();
+        let first = *usable.first()?;
+        let units: Vec<(f64, Option<f64>, f64)> = usable
+            .iter()
+            .map(|&f| {
                 let (d_fixed, queue) = self.unit_times(f);
                 match self.est.units[f].pass_ms {
                     Some(pass) => (self.unit_free[f].max(now), Some(pass), d_fixed),
@@ -121,12 +139,6 @@ impl ControlLoop {
                 }
             })
             .collect();
-        let first = (0..view.forwarders.len()).find(|&f| view.forwarders[f].usable)?;
-        if self.est.units.iter().any(|u| u.stage_after == Some(true)) {
-            // Answers pass the stage on their way back, in the order they come: the order jobs
-            // are sent in does not set it, and there is nothing to plan.
-            return None;
-        }
         let lanes: Vec<Lane> = (0..self.machines.len())
             .filter(|&m| self.machines[m].standing == Standing::Known && !view.machines[m].ejected)
             .filter_map(|m| self.lane(m, first, now))

@@ -340,14 +340,9 @@ impl ControlLoop {
 
     /// The machine for a job sent now through `f`: where it would be answered soonest — or,
     /// with `fit` at the batch's end, best fit against the horizon ([`horizon`](Self::horizon)):
-    /// among the machines where the job would not queue (see [`Lane::answer`]), the one that
-    /// answers latest while still by the horizon. Through a unit with a ceiling the order of the last
-    /// jobs is the order they leave its stage, and a far machine's job placed late ends the
-    /// batch late; earliest completion places far machines only once the near ones have
-    /// queued, so their jobs take the stage's last places. Best fit gives the far machines the
-    /// early places, at their own pace, and keeps the near ones for the end — the order
-    /// Jackson's rule gives one stage followed by delivery times (longest first). Where no
-    /// machine fits, the soonest answer wins.
+    /// among the machines where the job would not queue, the one that answers latest while
+    /// still by the horizon ([`endgame`] says why). Where no machine fits, the soonest answer
+    /// wins.
     fn pick(
         &mut self,
         view: &View,
@@ -386,10 +381,7 @@ impl ControlLoop {
             };
             let (_, answer, waits) = lane.answer(exit, d_fixed);
             let pick = Pick { machine: m, answer };
-            if !waits
-                && horizon.is_some_and(|h| answer <= h + 1e-6)
-                && fitted.is_none_or(|b| answer > b.answer)
-            {
+            if endgame::fits_better(horizon, answer, waits, fitted.map(|b| b.answer)) {
                 fitted = Some(pick);
             }
             match best {
