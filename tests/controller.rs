@@ -11,8 +11,10 @@ use cmdunit::run::run_batch;
 use cmdunit::timescale::TimeScale;
 use run_support::*;
 
-/// A larger scale than the other tests: these measure the controller's timing decisions.
-const CONTROL_SCALE: f64 = 0.2;
+/// A larger scale than the other tests: these measure the controller's timing decisions, and a
+/// thread kept from a core for a few milliseconds on a loaded machine costs 1/scale times that
+/// in model time (at 0.2 a loaded CI run took 1.5 times the bound where 1.15 was allowed).
+const CONTROL_SCALE: f64 = 0.5;
 
 fn no_ceiling() -> Topology {
     topology(|t| t.forwarder.handling_ms = 0.0)
@@ -138,11 +140,15 @@ fn a_unit_paced_batch_over_sleeping_machines_uses_the_boot() {
         "{} ms vs bound {b} ms + boot {boot} ms",
         s.makespan_ms
     );
-    // The trips learned are the machines' own, not their boot: the drained queues were
-    // checked with one job each (asia's trip is 500 ms in the model).
+    // The trips passed on are the machines' own, not their boot (asia's trip is 500 ms in the
+    // model). A machine whose queue drained after the boot and that never had a job alone gave
+    // only answers that waited: what they say is passed on as an upper bound, marked as one.
     let learned = cmdunit::calibrate::store::load(&dir.join("calibration.json")).unwrap();
     assert!(
-        learned.machines.iter().all(|m| m.latency_ms < 2000.0),
+        learned
+            .machines
+            .iter()
+            .all(|m| !m.trip_measured || m.latency_ms < 2000.0),
         "{:?}",
         learned.machines
     );

@@ -68,6 +68,17 @@ pub struct MachineEstimate {
     pub concurrency: u32,
     /// How long its first request took when it was asleep, if it was.
     pub wake_ms: Option<f64>,
+    /// False when every answer it gave had waited at the machine (behind its boot or behind
+    /// other jobs): such an answer's `response_time` holds the wait, not the trip, so
+    /// `latency_ms` is only an upper bound. A run started from this does not take it as the
+    /// machine's trip.
+    #[serde(default = "trip_measured_default")]
+    pub trip_measured: bool,
+}
+
+/// Files written before `trip_measured` existed held measured trips.
+fn trip_measured_default() -> bool {
+    true
 }
 
 /// What calibration cost: reported apart from the batch.
@@ -112,6 +123,7 @@ impl Calibration {
                     service_ms: 0.0,
                     concurrency: 1,
                     wake_ms: None,
+                    trip_measured: true,
                 })
                 .collect(),
             cost: CalibrationCost::default(),

@@ -161,7 +161,8 @@ impl Estimator {
                 continue;
             }
             let c = e.concurrency.max(1);
-            m.seed_rt_min = Some(e.latency_ms + e.service_ms);
+            // An upper bound is not a trip: the machine is learned anew, as if never seen.
+            m.seed_rt_min = e.trip_measured.then_some(e.latency_ms + e.service_ms);
             m.seed_interval = Some(e.service_ms / f64::from(c));
             m.concurrency = c;
         }
@@ -271,6 +272,7 @@ impl Estimator {
                         service_ms: service,
                         concurrency: c,
                         wake_ms: None,
+                        trip_measured: true,
                     }
                 })
                 .collect(),

@@ -469,6 +469,7 @@ fn measured_calibration(
                 service_ms: service,
                 concurrency: 1,
                 wake_ms: None,
+                trip_measured: true,
             })
             .collect(),
         cost: CalibrationCost::default(),

@@ -14,7 +14,8 @@ impl ControlLoop {
         }
         let reference = self.reference_latency()?;
         for ctl in &self.machines {
-            let Some(&(job, sent, _)) = ctl.in_flight.iter().find(|j| !self.hedged.contains(&j.0))
+            let Some(&(job, sent, _, _)) =
+                ctl.in_flight.iter().find(|j| !self.hedged.contains(&j.0))
             else {
                 continue;
             };
@@ -45,7 +46,7 @@ impl ControlLoop {
                 let (last, _) = self.forecast(m, f, now)?;
                 let (_, interval, _) = self.machine_times(m)?;
                 // The latest of its jobs not copied yet, one interval earlier per job after it.
-                let (behind, &(job, _, _)) = ctl
+                let (behind, &(job, _, _, _)) = ctl
                     .in_flight
                     .iter()
                     .rev()

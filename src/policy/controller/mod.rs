@@ -83,6 +83,10 @@ const BLIND_DOUBLING_MS: f64 = 1000.0;
 /// would be back sooner by at least this share of its own latency (a copy costs a pass and a
 /// service; small gains are within the estimates' noise).
 const STEAL_GAIN: f64 = 0.25;
+/// A job sent alone measured the trip if its answer was within this factor and margin (model
+/// ms) of the quickest answer: return jitter, not a wait ([`ControlLoop::clean`]).
+const CLEAN_SLACK: f64 = 1.25;
+const CLEAN_SLACK_MS: f64 = 5.0;
 /// Hedges the batch may send: this share of N, plus a first wave's worth per machine.
 const HEDGE_SHARE: f64 = 0.1;
 /// The batch's end is planned by a dry run ([`ControlLoop::horizon`]) only while it costs at
@@ -139,6 +143,7 @@ impl Policy for Controller {
                 latency_ewma: None,
                 alone: None,
                 clean: false,
+                alone_rt: None,
             })
             .collect();
         Ok(Box::new(ControlLoop {
@@ -178,9 +183,9 @@ enum Standing {
 }
 
 struct MachineCtl {
-    /// Its attempts in flight: (job, sent, when it was expected to reach the machine), in send
-    /// order.
-    in_flight: VecDeque<(u32, f64, f64)>,
+    /// Its attempts in flight: (job, sent, when it was expected to reach the machine, whether
+    /// it was sent alone — with nothing else of ours in flight there), in send order.
+    in_flight: VecDeque<(u32, f64, f64, bool)>,
     first_sent: Option<f64>,
     standing: Standing,
     /// When its latest answer left it, model ms (answer time minus the trip back).
@@ -188,13 +193,16 @@ struct MachineCtl {
     /// When its latest answer arrived, and how long its answers take (EWMA), model ms.
     last_answer_at: Option<f64>,
     latency_ewma: Option<f64>,
-    /// A job sent while it had nothing else in flight, after an earlier answer: its answer
-    /// waited for nothing at the machine.
+    /// A job sent alone after an earlier answer (so not into a boot): its answer waited for
+    /// nothing at the machine.
     alone: Option<u32>,
     /// Such an answer came: its trip was measured without a queue in front. Until then every
     /// answer may have waited — behind a boot, behind the first wave — and its trip is an
     /// upper bound.
     clean: bool,
+    /// The shortest `response_time` of the answers to jobs sent alone, the first included
+    /// ([`trip_measured`](ControlLoop::trip_measured) says when it is the machine's trip).
+    alone_rt: Option<f64>,
 }
 
 /// Latency of what goes through a unit, without its queue (EWMA).
@@ -476,10 +484,11 @@ impl ControlLoop {
         let half = self.machine_times(m).map_or(0.0, |t| t.0 / 2.0);
         let answered = self.est.machines[m].answers > 0;
         let ctl = &mut self.machines[m];
-        if ctl.in_flight.is_empty() && answered && !ctl.clean {
+        let alone = ctl.in_flight.is_empty();
+        if alone && answered && !ctl.clean {
             ctl.alone = Some(job);
         }
-        ctl.in_flight.push_back((job, now, exit + half));
+        ctl.in_flight.push_back((job, now, exit + half, alone));
         ctl.first_sent.get_or_insert(now);
         self.sent += 1;
         Route {
@@ -556,7 +565,12 @@ impl Binder for ControlLoop {
         if let Some(m) = target.filter(|&m| m < self.machines.len()) {
             let q = &mut self.machines[m].in_flight;
             if let Some(pos) = q.iter().position(|j| j.0 == obs.job) {
-                q.remove(pos);
+                let alone = q.remove(pos).is_some_and(|j| j.3);
+                if let (true, Ok(a)) = (alone, obs.result) {
+                    let rt = a.response_time as f64;
+                    let ctl = &mut self.machines[m];
+                    ctl.alone_rt = Some(ctl.alone_rt.map_or(rt, |r| r.min(rt)));
+                }
             }
         }
         if self.hedged.contains(&obs.job)
@@ -654,11 +668,38 @@ impl Binder for ControlLoop {
     }
 
     fn learned(&self) -> Option<Calibration> {
-        Some(self.est.snapshot(&self.layout, &self.urls))
+        let mut cal = self.est.snapshot(&self.layout, &self.urls);
+        for (m, e) in cal.machines.iter_mut().enumerate() {
+            // Answers from this run that all waited replace what was known with an upper bound.
+            if self.est.machines[m].answers > 0 {
+                e.trip_measured = self.trip_measured(m);
+            }
+        }
+        Some(cal)
     }
 }
 
 impl ControlLoop {
+    /// Was machine `m`'s trip measured in this run, to be passed on to the next? Only an answer
+    /// that waited for nothing at the machine measures it: behind a queue, `response_time` is
+    /// the wait plus one service, and the trip cancels out of it. Which answers waited is not
+    /// seen (a unit's queue holds jobs back as well as the machine's), so only a job sent alone
+    /// — nothing else of ours in flight there — is taken to have waited for nothing. Not quite:
+    /// the first job sent to a sleeping machine waits for its boot, and the jobs queued behind
+    /// it, sent later into the boot, come back quicker than it. So the trip counts as measured
+    /// when the quickest answer to a job sent alone is, within jitter, the quickest of all.
+    /// Otherwise the trip read from the answers is an upper bound (seconds too long after a
+    /// boot), and [`learned`](Binder::learned) says so. A first wave sent all at once into a
+    /// boot still passes for a trip (nothing came back quicker than its first answer); the next
+    /// run corrects it, as it corrects any estimate. Within the run, [`hopeful`](Self::hopeful)
+    /// asks more: a job sent alone after an answer (`clean`).
+    fn trip_measured(&self, m: usize) -> bool {
+        match (self.machines[m].alone_rt, self.est.machines[m].rt_min) {
+            (Some(clean), Some(min)) => clean <= CLEAN_SLACK * min + CLEAN_SLACK_MS,
+            _ => false,
+        }
+    }
+
     /// How long to wait before looking again when nothing can be sent: a tenth of the shortest
     /// known trip (an answer usually comes first and wakes the agent anyway).
     fn recheck_ms(&self) -> f64 {

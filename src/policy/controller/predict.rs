@@ -139,7 +139,7 @@ impl ControlLoop {
         let half = trip / 2.0;
         let back = half + d_fixed;
         let mut free = ctl.last_done.unwrap_or(f64::NEG_INFINITY);
-        for (i, &(_, sent, arrive)) in ctl.in_flight.iter().enumerate() {
+        for (i, &(_, sent, arrive, _)) in ctl.in_flight.iter().enumerate() {
             let arrive = if known { arrive } else { sent + half };
             let mut done = arrive.max(free) + interval;
             if i == 0 {

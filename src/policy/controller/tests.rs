@@ -382,3 +382,58 @@ fn at_a_batchs_end_far_machines_take_the_stages_first_places() {
         "makespan {makespan:.0} ms against a bound of {bound:.0} ms"
     );
 }
+
+/// Machines asleep at the start: the first wave waits for the boot, then drains, and each job
+/// queued later into the boot comes back quicker than the one before. None of those answers
+/// measured a trip (each waited), so the quickest of them is passed on as an upper bound, not
+/// as the machine's trip. Machine 4 was awake: its first job, sent alone, came back quickest,
+/// and its trip is measured.
+#[test]
+fn a_trip_read_only_from_answers_that_waited_is_passed_on_as_an_upper_bound() {
+    let mut b = start(1000, None);
+    let mut loads = Loads::new(5, 1);
+    let mut per_machine: Vec<Vec<(u32, Route)>> = vec![Vec::new(); 5];
+    let mut id = 0;
+    while let Some(r) = send(&mut b, &mut loads, 0.0, id) {
+        let Target::Machine(m) = r.target else {
+            panic!("{r:?}")
+        };
+        per_machine[m as usize].push((id, r));
+        id += 1;
+    }
+    for (m, jobs) in per_machine.iter().enumerate() {
+        for (k, &(job, r)) in jobs.iter().enumerate() {
+            let k = k as f64;
+            let (end, rt) = if m == 4 {
+                (400.0 + 20.0 * k, 400.0 + 20.0 * k)
+            } else {
+                // After a 10 s boot, served one per 20 ms; sent later and later into the boot.
+                (10_500.0 + 20.0 * k, 10_500.0 - 400.0 * k)
+            };
+            loads.unbook(r);
+            b.observe(&loads.view(end, 1000), &ok(job, r, 0.0, end, rt as u64));
+        }
+    }
+    let learned = b.learned().unwrap();
+    for (m, e) in learned.machines.iter().enumerate() {
+        if m == 4 {
+            assert!(e.trip_measured, "{e:?}");
+        } else {
+            assert!(!e.trip_measured, "{e:?}");
+            assert!(e.latency_ms > 4000.0, "{e:?}");
+        }
+    }
+    // A run started from it learns those trips anew, as if never seen: its first wave goes to
+    // every machine.
+    let mut next = start(1000, Some(&learned));
+    let mut loads = Loads::new(5, 1);
+    let mut id = 0;
+    while send(&mut next, &mut loads, 0.0, id).is_some() && id < 100 {
+        id += 1;
+    }
+    assert!(
+        loads.machines[..4].iter().all(|m| m.in_flight > 0),
+        "{:?}",
+        loads.machines
+    );
+}
