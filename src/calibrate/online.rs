@@ -98,6 +98,11 @@ impl LiveMachine {
         self.rt_min.or(self.seed_rt_min)
     }
 
+    /// No-load `response_time` an earlier run measured, if this run started from one.
+    pub fn seeded_rt0(&self) -> Option<f64> {
+        self.seed_rt_min
+    }
+
     /// Time between two completions while busy.
     pub fn interval(&self) -> Option<f64> {
         let per_server = self

@@ -84,7 +84,7 @@ const BLIND_DOUBLING_MS: f64 = 1000.0;
 /// service; small gains are within the estimates' noise).
 const STEAL_GAIN: f64 = 0.25;
 /// A job sent alone measured the trip if its answer was within this factor and margin (model
-/// ms) of the quickest answer: return jitter, not a wait ([`ControlLoop::clean`]).
+/// ms) of the quickest answer: return jitter, not a wait ([`ControlLoop::trip_measured`]).
 const CLEAN_SLACK: f64 = 1.25;
 const CLEAN_SLACK_MS: f64 = 5.0;
 /// Hedges the batch may send: this share of N, plus a first wave's worth per machine.
@@ -670,9 +670,17 @@ impl Binder for ControlLoop {
     fn learned(&self) -> Option<Calibration> {
         let mut cal = self.est.snapshot(&self.layout, &self.urls);
         for (m, e) in cal.machines.iter_mut().enumerate() {
-            // Answers from this run that all waited replace what was known with an upper bound.
-            if self.est.machines[m].answers > 0 {
-                e.trip_measured = self.trip_measured(m);
+            let live = &self.est.machines[m];
+            if live.answers == 0 || self.trip_measured(m) {
+                continue;
+            }
+            // This run's answers all waited: an upper bound. A trip an earlier run measured
+            // within it still stands; otherwise the upper bound is passed on as one.
+            match (live.seeded_rt0(), live.rt_min) {
+                (Some(earlier), Some(bound)) if earlier <= bound => {
+                    e.latency_ms = (earlier - e.service_ms).max(0.0);
+                }
+                _ => e.trip_measured = false,
             }
         }
         Some(cal)
@@ -695,7 +703,7 @@ impl ControlLoop {
     /// asks more: a job sent alone after an answer (`clean`).
     fn trip_measured(&self, m: usize) -> bool {
         match (self.machines[m].alone_rt, self.est.machines[m].rt_min) {
-            (Some(clean), Some(min)) => clean <= CLEAN_SLACK * min + CLEAN_SLACK_MS,
+            (Some(alone), Some(min)) => alone <= CLEAN_SLACK * min + CLEAN_SLACK_MS,
             _ => false,
         }
     }

@@ -383,18 +383,15 @@ fn at_a_batchs_end_far_machines_take_the_stages_first_places() {
     );
 }
 
-/// Machines asleep at the start: the first wave waits for the boot, then drains, and each job
-/// queued later into the boot comes back quicker than the one before. None of those answers
-/// measured a trip (each waited), so the quickest of them is passed on as an upper bound, not
-/// as the machine's trip. Machine 4 was awake: its first job, sent alone, came back quickest,
-/// and its trip is measured.
-#[test]
-fn a_trip_read_only_from_answers_that_waited_is_passed_on_as_an_upper_bound() {
-    let mut b = start(1000, None);
+/// Sends what `b` sends at 0, then answers it as machines asleep would: after a 10 s boot, one
+/// per 20 ms, each job queued later into the boot quicker than the one before (none of them
+/// measures a trip). Machines in `awake` answer at once instead: 400 ms, 20 ms more per job
+/// ahead. Returns how many jobs each machine had.
+fn answer_after_a_boot(b: &mut Box<dyn Binder>, awake: &[usize]) -> Vec<usize> {
     let mut loads = Loads::new(5, 1);
     let mut per_machine: Vec<Vec<(u32, Route)>> = vec![Vec::new(); 5];
     let mut id = 0;
-    while let Some(r) = send(&mut b, &mut loads, 0.0, id) {
+    while let Some(r) = send(b, &mut loads, 0.0, id) {
         let Target::Machine(m) = r.target else {
             panic!("{r:?}")
         };
@@ -404,16 +401,28 @@ fn a_trip_read_only_from_answers_that_waited_is_passed_on_as_an_upper_bound() {
     for (m, jobs) in per_machine.iter().enumerate() {
         for (k, &(job, r)) in jobs.iter().enumerate() {
             let k = k as f64;
-            let (end, rt) = if m == 4 {
+            let (end, rt) = if awake.contains(&m) {
                 (400.0 + 20.0 * k, 400.0 + 20.0 * k)
             } else {
-                // After a 10 s boot, served one per 20 ms; sent later and later into the boot.
                 (10_500.0 + 20.0 * k, 10_500.0 - 400.0 * k)
             };
             loads.unbook(r);
             b.observe(&loads.view(end, 1000), &ok(job, r, 0.0, end, rt as u64));
         }
     }
+    per_machine.iter().map(Vec::len).collect()
+}
+
+/// Machines asleep at the start: the first wave waits for the boot, then drains, and each job
+/// queued later into the boot comes back quicker than the one before. None of those answers
+/// measured a trip (each waited), so the quickest of them is passed on as an upper bound, not
+/// as the machine's trip. Machine 4 was awake: its first job, sent alone, came back quickest,
+/// and its trip is measured.
+#[test]
+fn a_trip_read_only_from_answers_that_waited_is_passed_on_as_an_upper_bound() {
+    let mut b = start(1000, None);
+    let jobs = answer_after_a_boot(&mut b, &[4]);
+    assert!(jobs.iter().all(|&j| j >= 2), "{jobs:?}");
     let learned = b.learned().unwrap();
     for (m, e) in learned.machines.iter().enumerate() {
         if m == 4 {
@@ -436,4 +445,26 @@ fn a_trip_read_only_from_answers_that_waited_is_passed_on_as_an_upper_bound() {
         "{:?}",
         loads.machines
     );
+}
+
+/// The same boot, in a run started from trips an earlier run measured: answers that all waited
+/// do not replace a trip they do not contradict.
+#[test]
+fn a_trip_measured_earlier_stands_against_answers_that_all_waited() {
+    let mut b = start_cached(1000);
+    let jobs = answer_after_a_boot(&mut b, &[]);
+    let learned = b.learned().unwrap();
+    let earlier = crate::calibrate::test_model(1, 17.0);
+    for (m, e) in learned.machines.iter().enumerate() {
+        if jobs[m] < 2 {
+            continue; // one job alone into a boot cannot tell
+        }
+        assert!(e.trip_measured, "{e:?}");
+        let was = earlier.machines[m].latency_ms + earlier.machines[m].service_ms;
+        assert!(
+            (e.latency_ms + e.service_ms - was).abs() < 1.0,
+            "{e:?} vs {was}"
+        );
+    }
+    assert!(jobs.iter().filter(|&&j| j >= 2).count() >= 2, "{jobs:?}");
 }
