@@ -141,7 +141,6 @@ impl Policy for Controller {
                 last_done: None,
                 last_answer_at: None,
                 latency_ewma: None,
-                alone: None,
                 clean: false,
                 alone_rt: None,
             })
@@ -183,9 +182,9 @@ enum Standing {
 }
 
 struct MachineCtl {
-    /// Its attempts in flight: (job, sent, when it was expected to reach the machine, whether
-    /// it was sent alone — with nothing else of ours in flight there), in send order.
-    in_flight: VecDeque<(u32, f64, f64, bool)>,
+    /// Its attempts in flight: (job, sent, when it was expected to reach the machine, how it
+    /// was sent), in send order.
+    in_flight: VecDeque<(u32, f64, f64, Sent)>,
     first_sent: Option<f64>,
     standing: Standing,
     /// When its latest answer left it, model ms (answer time minus the trip back).
@@ -193,16 +192,23 @@ struct MachineCtl {
     /// When its latest answer arrived, and how long its answers take (EWMA), model ms.
     last_answer_at: Option<f64>,
     latency_ewma: Option<f64>,
-    /// A job sent alone after an earlier answer (so not into a boot): its answer waited for
-    /// nothing at the machine.
-    alone: Option<u32>,
-    /// Such an answer came: its trip was measured without a queue in front. Until then every
-    /// answer may have waited — behind a boot, behind the first wave — and its trip is an
-    /// upper bound.
+    /// The answer to a job sent alone after an earlier answer (so not into a boot) came: its
+    /// trip was measured without a queue in front. Until then every answer may have waited —
+    /// behind a boot, behind the first wave — and its trip is an upper bound.
     clean: bool,
     /// The shortest `response_time` of the answers to jobs sent alone, the first included
     /// ([`trip_measured`](ControlLoop::trip_measured) says when it is the machine's trip).
     alone_rt: Option<f64>,
+}
+
+/// How a job was sent to its machine.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Sent {
+    /// Behind other jobs of ours still in flight there.
+    Queued,
+    /// Alone: nothing else of ours in flight there. `awake` if the machine had answered before
+    /// (so the job did not go into a boot either).
+    Alone { awake: bool },
 }
 
 /// Latency of what goes through a unit, without its queue (EWMA).
@@ -482,13 +488,14 @@ impl ControlLoop {
             self.unit_free[f] = exit;
         }
         let half = self.machine_times(m).map_or(0.0, |t| t.0 / 2.0);
-        let answered = self.est.machines[m].answers > 0;
+        let awake = self.est.machines[m].answers > 0;
         let ctl = &mut self.machines[m];
-        let alone = ctl.in_flight.is_empty();
-        if alone && answered && !ctl.clean {
-            ctl.alone = Some(job);
-        }
-        ctl.in_flight.push_back((job, now, exit + half, alone));
+        let how = if ctl.in_flight.is_empty() {
+            Sent::Alone { awake }
+        } else {
+            Sent::Queued
+        };
+        ctl.in_flight.push_back((job, now, exit + half, how));
         ctl.first_sent.get_or_insert(now);
         self.sent += 1;
         Route {
@@ -565,11 +572,12 @@ impl Binder for ControlLoop {
         if let Some(m) = target.filter(|&m| m < self.machines.len()) {
             let q = &mut self.machines[m].in_flight;
             if let Some(pos) = q.iter().position(|j| j.0 == obs.job) {
-                let alone = q.remove(pos).is_some_and(|j| j.3);
-                if let (true, Ok(a)) = (alone, obs.result) {
+                let how = q.remove(pos).map(|j| j.3);
+                if let (Some(Sent::Alone { awake }), Ok(a)) = (how, obs.result) {
                     let rt = a.response_time as f64;
                     let ctl = &mut self.machines[m];
                     ctl.alone_rt = Some(ctl.alone_rt.map_or(rt, |r| r.min(rt)));
+                    ctl.clean |= awake;
                 }
             }
         }
@@ -596,10 +604,6 @@ impl Binder for ControlLoop {
                 });
                 let ctl = &mut self.machines[m];
                 ctl.standing = Standing::Known;
-                if ctl.alone == Some(obs.job) {
-                    ctl.clean = true;
-                    ctl.alone = None;
-                }
                 ctl.last_answer_at = Some(obs.end_ms);
                 ctl.latency_ewma = Some(
                     ctl.latency_ewma
