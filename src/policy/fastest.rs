@@ -48,9 +48,6 @@ impl Policy for Fastest {
             .iter()
             .map(|&m| model.machines[m].id.to_string())
             .collect();
-        Ok(Box::new(Paced::new(
-            ByTrip { order, names },
-            input.layout.machines.len(),
-        )))
+        Ok(Box::new(Paced::new(ByTrip { order, names }, input)))
     }
 }

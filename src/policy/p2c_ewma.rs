@@ -53,7 +53,7 @@ impl Policy for P2cEwma {
             estimate: vec![None; m],
             prior: priors(input.model, m),
             updated: vec![0.0; m],
-            window: Window::new(input.layout.machines.len()),
+            window: Window::new(input.layout.machines.len(), input.model),
             rng: SmallRng::seed_from_u64(input.seed),
         }))
     }

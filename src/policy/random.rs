@@ -27,9 +27,6 @@ impl Policy for Random {
     }
 
     fn start(&self, input: &StartInput) -> Result<Box<dyn Binder>, PolicyError> {
-        Ok(Box::new(Paced::new(
-            AnyMachine,
-            input.layout.machines.len(),
-        )))
+        Ok(Box::new(Paced::new(AnyMachine, input)))
     }
 }

@@ -48,7 +48,7 @@ impl Policy for RegionRr {
     fn start(&self, input: &StartInput) -> Result<Box<dyn Binder>, PolicyError> {
         Ok(Box::new(Paced::new(
             Regions(input.layout.regions.len()),
-            input.layout.machines.len(),
+            input,
         )))
     }
 }
@@ -60,7 +60,7 @@ impl Policy for MachineRr {
 
     fn start(&self, input: &StartInput) -> Result<Box<dyn Binder>, PolicyError> {
         check(input.layout)?;
-        Ok(Box::new(Paced::new(Machines, input.layout.machines.len())))
+        Ok(Box::new(Paced::new(Machines, input)))
     }
 }
 

@@ -89,7 +89,7 @@ impl Policy for Weighted {
                 wrr: SmoothWrr::new(weights),
                 summary,
             },
-            input.layout.machines.len(),
+            input,
         )))
     }
 }

@@ -10,6 +10,12 @@
 //! threads. (Starting at sixteen in all cost a batch of 100 over five distant machines two extra
 //! round trips: twice the bound.)
 //!
+//! When the run has a model (a saved or named calibration), the first wave is what that model
+//! says keeps the system busy, if that is more: sixteen per machine leaves a machine 540 ms away
+//! that serves a job in 22 ms idle for most of its first round trip (~25 keep it busy), which
+//! cost a batch of 1000 over five machines with no unit ceiling ~3 % of its bound. It is only
+//! the first wave: the first measuring round replaces it with what was measured.
+//!
 //! The window keeps jobs in cmdunit so that they go out as the system can take them. Once the
 //! rest of the batch fits in one window there is nothing left to pace, and it goes out at once:
 //! held back, the last jobs of a batch of 100 over five machines waited a round trip (~350 ms)
@@ -17,6 +23,7 @@
 //! batches the same way.
 
 use super::Observation;
+use crate::calibrate::Calibration;
 
 /// Attempts in flight per machine before anything is measured, and the window's floor.
 pub const INITIAL: u32 = 16;
@@ -34,20 +41,22 @@ pub struct Window {
 
 impl Default for Window {
     fn default() -> Self {
-        Window::new(1)
+        Window::new(1, None)
     }
 }
 
 impl Window {
-    /// A window over `machines` machines: a first wave of [`INITIAL`] each.
-    pub fn new(machines: usize) -> Window {
+    /// A window over `machines` machines: a first wave of [`INITIAL`] each, or what `model`
+    /// says keeps the system busy if that is more.
+    pub fn new(machines: usize, model: Option<&Calibration>) -> Window {
         let machines = u32::try_from(machines.max(1)).unwrap_or(u32::MAX);
+        let modelled = model.and_then(busy).map_or(0, want);
         Window {
             min_latency: None,
             max_rate: 0.0,
             round_start: None,
             round_answers: 0,
-            limit: INITIAL.saturating_mul(machines),
+            limit: INITIAL.saturating_mul(machines).max(modelled),
         }
     }
 
@@ -82,12 +91,43 @@ impl Window {
             self.round_start = Some(obs.end_ms);
             self.round_answers = 0;
             if let Some(l) = self.min_latency {
-                let bdp = self.max_rate * l;
-                let want = (2.0 * bdp + 4.0).ceil().min(f64::from(u32::MAX / 2)) as u32;
-                self.limit = want.max(INITIAL);
+                self.limit = want(self.max_rate * l).max(INITIAL);
             }
         }
     }
+}
+
+/// The window for `bdp` attempts in flight keeping the system busy: twice that, plus a few.
+fn want(bdp: f64) -> u32 {
+    (2.0 * bdp + 4.0).ceil().clamp(0.0, f64::from(u32::MAX / 2)) as u32
+}
+
+/// What keeps the system of `model` busy: its rate (the machines' or the units', whichever is
+/// lower) times its shortest trip; `None` when the model has nothing up.
+fn busy(model: &Calibration) -> Option<f64> {
+    let pass = model.max_over_up_forwarders(|f| f.service_ms);
+    let overhead = model.max_over_up_forwarders(|f| f.overhead_ms);
+    let up = || model.machines.iter().filter(|m| m.up);
+    let machines: f64 = up()
+        .map(|m| f64::from(m.concurrency.max(1)) / m.service_ms.max(1e-3))
+        .sum();
+    let units: f64 = model
+        .forwarders
+        .iter()
+        .filter(|f| f.up)
+        .map(|f| {
+            if f.service_ms > 0.0 {
+                1.0 / f.service_ms
+            } else {
+                f64::INFINITY
+            }
+        })
+        .sum();
+    let trip = up()
+        .map(|m| m.latency_ms + m.service_ms + overhead + pass)
+        .fold(f64::INFINITY, f64::min);
+    let bdp = machines.min(units) * trip;
+    bdp.is_finite().then_some(bdp)
 }
 
 /// A rule that names each job's target from its index alone (round robin, random, weighted,
@@ -110,10 +150,10 @@ pub(crate) struct Paced<R: Rule> {
 }
 
 impl<R: Rule> Paced<R> {
-    pub fn new(rule: R, machines: usize) -> Paced<R> {
+    pub fn new(rule: R, input: &super::StartInput) -> Paced<R> {
         Paced {
             rule,
-            window: Window::new(machines),
+            window: Window::new(input.layout.machines.len(), input.model),
         }
     }
 }
@@ -198,8 +238,8 @@ mod tests {
     /// Five machines 400 ms away: the first wave is sixteen each, not sixteen in all.
     #[test]
     fn the_first_wave_is_sixteen_per_machine() {
-        assert_eq!(Window::new(5).limit(), 5 * INITIAL);
-        assert_eq!(Window::new(0).limit(), INITIAL);
+        assert_eq!(Window::new(5, None).limit(), 5 * INITIAL);
+        assert_eq!(Window::new(0, None).limit(), INITIAL);
     }
 
     /// A window of 80: with 80 out, the next job waits while more than a window's worth is left,
@@ -208,16 +248,37 @@ mod tests {
     /// 873 under `weighted` and `p2c-ewma`.
     #[test]
     fn the_rest_of_a_batch_that_fits_in_one_window_goes_at_once() {
-        let w = Window::new(5);
+        let w = Window::new(5, None);
         assert!(!w.allows(80, 81));
         assert!(w.allows(80, 80));
         assert!(w.allows(99, 1));
         assert!(w.allows(79, 1000));
     }
 
+    /// With a model, the first wave is what keeps the system busy when that is more than sixteen
+    /// per machine: five machines 310–520 ms away serving one job per 21.5 ms keep ~80 busy, so
+    /// the window opens at twice that; behind a unit passing one job per 17 ms, ~21 do, and the
+    /// sixteen per machine stand. The first measuring round then replaces it.
+    #[test]
+    fn a_model_opens_the_first_wave_at_what_keeps_the_system_busy() {
+        let free = crate::calibrate::test_model(1, 0.0);
+        let w = Window::new(5, Some(&free));
+        assert!((150..=180).contains(&w.limit()), "{}", w.limit());
+        let paced = crate::calibrate::test_model(1, 17.0);
+        assert_eq!(Window::new(5, Some(&paced)).limit(), 5 * INITIAL);
+        let mut w = w;
+        let mut t = 400.0;
+        // One answer per 10 ms at 400 ms of latency: ~40 keep it busy, measured over a round.
+        for _ in 0..60 {
+            t += 10.0;
+            w.observe(&answer(t - 400.0, t));
+        }
+        assert!(w.limit() < 150, "measured, not modelled: {}", w.limit());
+    }
+
     #[test]
     fn a_fast_system_gets_a_small_window() {
-        let mut w = Window::new(5);
+        let mut w = Window::new(5, None);
         let mut t = 0.0;
         for _ in 0..100_000 {
             t += 0.02;
