@@ -25,6 +25,8 @@ if [ -z "${REPORT_ONLY:-}" ]; then
   BIN=target/release/cmdunit
   mkdir -p "$RUNS"
   : >"$LINES"
+  MACHINE=$(jq -nc --arg at "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --argjson cores "$(nproc)" \
+    --argjson load "$(cut -d' ' -f1 /proc/loadavg)" '{written_at: $at, cores: $cores, load_at_start: $load}')
   for topo in $(for c in $CELLS; do echo "${c%%:*}"; done | sort -u); do
     cal="$RUNS/$topo.calibration.json"
     $BIN 200 --emulate --awake --topology "topologies/$topo.toml" --policy fastest \
@@ -37,8 +39,8 @@ if [ -z "${REPORT_ONLY:-}" ]; then
         $BIN "$n" --emulate --awake --topology "topologies/$topo.toml" --policy "$p" \
           --seed "$seed" --quiet --format json --calibration "$cal" --no-cache --no-charts \
           --out "$RUNS/$topo/$n-$p-$seed" \
-          | jq -c --arg topo "$topo" --arg p "$p" --argjson seed "$seed" \
-              '{topology: $topo, n, policy: $p, seed: $seed, ok, makespan_ms, lower_bound_ms}' \
+          | jq -c --arg topo "$topo" --arg p "$p" --argjson seed "$seed" --argjson machine "$MACHINE" \
+              '{topology: $topo, n, policy: $p, seed: $seed, ok, makespan_ms, lower_bound_ms} + $machine' \
           | tee -a "$LINES" | jq -r '"\(.topology) N=\(.n) \(.policy) seed \(.seed): \(.makespan_ms | round) ms"'
       done
     done
@@ -49,11 +51,13 @@ fi
 jq -r '
   def median: sort | if length % 2 == 1 then .[length / 2 | floor]
     else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+  "Written \(.[0].written_at // "-") on \(.[0].cores // "-") cores, load \(.[0].load_at_start // "-") at the start; makespans in model ms, each run of a cell from the same calibration.\n",
+  (
   "| Topology | N | Policy | runs | min | median | max | max / min | bound |",
   "|:---|---:|:---|---:|---:|---:|---:|---:|---:|",
   (group_by([.topology, .n, .policy])
    | sort_by(.[0].topology, .[0].n)[]
    | (map(.makespan_ms)) as $m
-   | "| \(.[0].topology) | \(.[0].n) | `\(.[0].policy)` | \(length) | \($m | min | round) ms | \($m | median | round) ms | \($m | max | round) ms | \(($m | max) / ($m | min) * 100 | round / 100) | \(.[0].lower_bound_ms | round) ms |")
+   | "| \(.[0].topology) | \(.[0].n) | `\(.[0].policy)` | \(length) | \($m | min | round) ms | \($m | median | round) ms | \($m | max | round) ms | \(($m | max) / ($m | min) * 100 | round / 100) | \(.[0].lower_bound_ms | round) ms |"))
 ' results/bench-spread.json >results/bench-spread.md
 cat results/bench-spread.md
