@@ -31,6 +31,12 @@
 //!   the far machines take the first places, at their own pace, and the near ones the last —
 //!   the longest-tail-first order that is optimal for one stage followed by delivery times
 //!   (Jackson's rule). Used only where it gains more than one service on earliest completion.
+//!   Such a plan rests on the order the stage sees, and a burst sent at once reaches it in
+//!   whatever order its connections and threads get there (ten jobs sent within 5 ms passed up
+//!   to five places out of order, and a far machine's job that slipped to a late place ended the
+//!   batch late). So under it the jobs go out half a pass apart: in order, and still twice as
+//!   fast as the stage passes them, so the stage never waits and a ceiling that is not there
+//!   shows in the answers' spacing as before (pacing at the stage's own pace would hide it).
 //! - **The tail.** Once everything is sent, the job expected back last is copied to a machine
 //!   that would answer it clearly sooner — a machine that drained early, or one avoided on an
 //!   estimate never checked against an answer that waited for nothing (a sleeping machine's
@@ -153,6 +159,7 @@ impl Policy for Controller {
             windows,
             through: vec![Through::default(); k],
             unit_free: vec![0.0; k],
+            last_sent: vec![f64::NEG_INFINITY; k],
             wave,
             share,
             hedges_left: ((input.n as f64) * HEDGE_SHARE) as u64 + WAVE_MAX * m as u64,
@@ -228,6 +235,8 @@ struct ControlLoop {
     /// Per unit, when its stage is expected to be free of the jobs sent through it (units with
     /// a ceiling).
     unit_free: Vec<f64>,
+    /// Per unit, when a job was last sent through it.
+    last_sent: Vec<f64>,
     wave: u32,
     /// What a fresh machine may be given before it answers, at most (its share of the batch).
     share: u32,
@@ -487,6 +496,9 @@ impl ControlLoop {
         if self.est.units.get(f).is_some_and(|u| u.pass_ms.is_some()) {
             self.unit_free[f] = exit;
         }
+        if let Some(t) = self.last_sent.get_mut(f) {
+            *t = now;
+        }
         let half = self.machine_times(m).map_or(0.0, |t| t.0 / 2.0);
         let awake = self.est.machines[m].answers > 0;
         let ctl = &mut self.machines[m];
@@ -502,6 +514,19 @@ impl ControlLoop {
             forwarder: f as u16,
             target: Target::Machine(m as u16),
         }
+    }
+
+    /// Until when a fresh job waits to go through unit `f`: under best fit at the batch's end
+    /// through a unit with a ceiling, half a pass after the last one, so that the stage sees
+    /// them in the order the plan placed them (see the module's note on the end). `None`: it
+    /// may go now.
+    fn held(&mut self, view: &View, f: usize) -> Option<f64> {
+        let pass = self.est.units[f].pass_ms.filter(|p| *p > 0.0)?;
+        let release = self.last_sent[f] + pass / 2.0;
+        if release <= view.now_ms || !self.endgame(view, f) {
+            return None;
+        }
+        self.horizon(view).map(|_| release)
     }
 
     /// Could another job be sent right now?
@@ -545,6 +570,11 @@ impl Binder for ControlLoop {
             };
         };
         if job.attempt == 0 {
+            if let Some(until) = self.held(view, f) {
+                return Decision::Wait {
+                    until_ms: Some(until),
+                };
+            }
             if let Some(m) = self.probe(view, f) {
                 let route = self.send(m, f, job.id, now);
                 return Decision::Send { route, more: true };
