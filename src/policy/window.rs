@@ -103,13 +103,18 @@ fn want(bdp: f64) -> u32 {
 }
 
 /// What keeps the system of `model` busy: its rate (the machines' or the units', whichever is
-/// lower) times its shortest trip; `None` when the model has nothing up.
+/// lower) times its shortest trip; `None` when the model has nothing up, or a machine up with
+/// no service time measured (its rate is not known, and taken as unlimited it would open the
+/// window to the whole batch).
 fn busy(model: &Calibration) -> Option<f64> {
     let pass = model.max_over_up_forwarders(|f| f.service_ms);
     let overhead = model.max_over_up_forwarders(|f| f.overhead_ms);
     let up = || model.machines.iter().filter(|m| m.up);
+    if up().any(|m| m.service_ms.is_nan() || m.service_ms <= 0.0) {
+        return None;
+    }
     let machines: f64 = up()
-        .map(|m| f64::from(m.concurrency.max(1)) / m.service_ms.max(1e-3))
+        .map(|m| f64::from(m.concurrency.max(1)) / m.service_ms)
         .sum();
     let units: f64 = model
         .forwarders
@@ -266,6 +271,9 @@ mod tests {
         assert!((150..=180).contains(&w.limit()), "{}", w.limit());
         let paced = crate::calibrate::test_model(1, 17.0);
         assert_eq!(Window::new(5, Some(&paced)).limit(), 5 * INITIAL);
+        let mut unmeasured = crate::calibrate::test_model(1, 0.0);
+        unmeasured.machines[3].service_ms = 0.0;
+        assert_eq!(Window::new(5, Some(&unmeasured)).limit(), 5 * INITIAL);
         let mut w = w;
         let mut t = 400.0;
         // One answer per 10 ms at 400 ms of latency: ~40 keep it busy, measured over a round.
