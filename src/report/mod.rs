@@ -139,12 +139,13 @@ fn blocks(
 
     b.push(Block::Title("cmdunit: evaluation report".into()));
     b.push(Block::Para(format!(
-        "cmdunit is a command unit: told N, it calibrates the system (each machine's latency and \
-         service time, the forwarding unit's overhead and ceiling), plans how to spread the N \
-         requests over the forwarding unit's /work endpoints with one of {} policies (auto \
-         picks one from N and the calibration), runs the batch on blocking per-thread HTTP agents \
-         and reports every request.{}",
-        crate::policy::ALL.len(),
+        "cmdunit is a command unit: told N, it spreads the N requests over the forwarding \
+         unit's /work endpoints, runs the batch on blocking per-thread HTTP agents and reports \
+         every request. Its default policy, auto, learns the system from the batch's own answers \
+         (each machine's trip and service time, the forwarding unit's overhead and ceiling) and \
+         from what the last run learned, and sends each job where it would be answered soonest; \
+         {} other policies are compared with it here.{}",
+        crate::policy::ALL.len().saturating_sub(1),
         sentences::system(&described, limits)
     )));
     b.push(Block::Para(sentences::method(t, runs, policies.len())));

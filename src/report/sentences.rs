@@ -282,9 +282,10 @@ fn latency_takeaway(l: &Limits) -> String {
 /// Which policy to use: how far auto and the best fixed policies are from the best at each N.
 pub fn recommendation(t: &Table) -> Option<String> {
     let mut parts = Vec::new();
-    for (topo, name) in [
-        ("default", "measured system"),
-        ("no-ceiling", "without the ceiling"),
+    let mut auto = Vec::new();
+    for (topo, name, where_) in [
+        ("default", "measured system", "on the measured system"),
+        ("no-ceiling", "without the ceiling", "without the ceiling"),
     ] {
         let ps = sweep(t, topo)?;
         let ns = ns(ps);
@@ -303,17 +304,29 @@ pub fn recommendation(t: &Table) -> Option<String> {
             })
             .collect();
         worst.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let gap = |r: f64| format!("≤ {:.0}% slower", 100.0 * (r - 1.0));
         let top: Vec<String> = worst
             .iter()
             .take(3)
-            .map(|(p, r)| format!("{p} (≤ {:.0}% slower)", 100.0 * (r - 1.0)))
+            .map(|(p, r)| format!("{p} ({})", gap(*r)))
             .collect();
         parts.push(format!("{name}: {}", top.join(", ")));
+        if let Some((_, r)) = worst.iter().find(|(p, _)| p == "auto") {
+            auto.push(format!("{} {where_}", gap(*r)));
+        }
     }
+    let auto = if auto.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " auto, the default, needs no calibration pass before a batch: it learns the system \
+             from the batch's own answers and from what the last run learned. Here, like every \
+             policy, it started from the calibration measured for its block, and it is {}.",
+            auto.join(" and ")
+        )
+    };
     Some(format!(
-        "Closest to the best at every N (worst gap to the best policy over all N): {}. auto picks \
-         from N and the calibration, so it is the default; a fixed policy only pays off when its \
-         weakness is known not to matter.",
+        "Closest to the best at every N (worst gap to the best policy over all N): {}.{auto}",
         parts.join("; ")
     ))
 }
@@ -411,6 +424,34 @@ mod tests {
             s.contains("a live one: 1 machine (us/0)") && !s.contains("model"),
             "{s}"
         );
+    }
+
+    /// The recommendation reads auto's gap from the sweep: it once said "auto picks from N and
+    /// the calibration" whatever auto did, long after auto stopped picking.
+    #[test]
+    fn the_recommendation_gives_autos_measured_gap() {
+        use super::super::data::{Cell, Spread, Table};
+        let cell = |ms: f64| Cell {
+            runs: 1,
+            makespan_ms: Spread::of([ms]),
+            ..Cell::default()
+        };
+        let mut t = Table::new();
+        for (topo, auto_ms) in [("default", 1100.0), ("no-ceiling", 1000.0)] {
+            let policies = t
+                .entry("sweep".into())
+                .or_default()
+                .entry(topo.into())
+                .or_default();
+            policies.insert("auto".into(), [(100, cell(auto_ms))].into());
+            policies.insert("random".into(), [(100, cell(1000.0))].into());
+        }
+        let r = recommendation(&t).expect("both topologies");
+        assert!(
+            r.contains("≤ 10% slower on the measured system and ≤ 0% slower without the ceiling"),
+            "{r}"
+        );
+        assert!(!r.contains("picks"), "{r}");
     }
 
     #[test]
