@@ -1,7 +1,8 @@
 //! The batch's end, through units with a ceiling. Each unit passes its jobs in the order they
 //! were sent, so which job takes which place in its stage decides when the batch ends: a far
 //! machine's job placed last ends it late. Once the rest of the batch goes out at once, a dry
-//! run finds the soonest end that best fit can reach, and the jobs are placed against it.
+//! run finds the soonest end that best fit can reach, and the jobs are placed against it; they
+//! go out half a pass apart, so that the stage sees them in that order ([`ControlLoop::held`]).
 
 use super::predict::Lane;
 use super::{ControlLoop, Standing, View, HORIZON_WORK};
@@ -150,6 +151,39 @@ impl ControlLoop {
             units,
             lanes,
         })
+    }
+}
+
+impl ControlLoop {
+    /// The end of the batch: what is left to send fits in what the machines keep in flight.
+    /// Caps keep jobs in cmdunit so that they can still go anywhere; once the rest of the batch
+    /// is no more than one round of in-flight work, there is nothing left to keep flexible, and
+    /// the last jobs are placed where they are answered soonest even if a machine then holds a
+    /// little more than keeps it busy (the water filling of the end).
+    pub(super) fn endgame(&self, view: &View, f: usize) -> bool {
+        if self.machines.iter().any(|c| c.standing == Standing::Fresh) {
+            // A machine has yet to answer: what it will say is worth waiting for, so jobs go
+            // out as places free up rather than all at once on a partial picture.
+            return false;
+        }
+        let room: u64 = (0..self.machines.len())
+            .filter(|&m| self.machines[m].standing == Standing::Known && !view.machines[m].ejected)
+            .map(|m| u64::from(self.cap(m, f)))
+            .sum();
+        view.unissued <= room
+    }
+
+    /// Until when a fresh job waits to go through unit `f`: under best fit at the batch's end
+    /// through a unit with a ceiling, half a pass after the last one, so that the stage sees
+    /// them in the order the plan placed them (the parent module's note on the end says why).
+    /// `None`: it may go now.
+    pub(super) fn held(&mut self, view: &View, f: usize) -> Option<f64> {
+        let pass = self.est.units[f].pass_ms.filter(|p| *p > 0.0)?;
+        let release = self.last_sent[f] + pass / 2.0;
+        if release <= view.now_ms || !self.endgame(view, f) {
+            return None;
+        }
+        self.horizon(view).map(|_| release)
     }
 }
 

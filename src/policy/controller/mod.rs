@@ -287,80 +287,6 @@ impl ControlLoop {
         (now - oldest.max(last)).max(0.0)
     }
 
-    /// What keeps machine `m` busy, plus slack (Little's law: latency over service interval,
-    /// the latency no shorter than the current silence); for a machine not yet answered, the
-    /// first wave, doubled for each [`BLIND_DOUBLING_MS`] of silence up to its share.
-    fn cap(&self, m: usize, f: usize) -> u32 {
-        match self.machines[m].standing {
-            Standing::Fresh => {
-                let doublings = (self.quiet_ms / BLIND_DOUBLING_MS).min(32.0);
-                let grown = f64::from(self.wave) * doublings.exp2();
-                (grown.min(f64::from(self.share)) as u32).max(self.wave)
-            }
-            Standing::Doubtful => 1,
-            Standing::Known => match self.machine_times(m) {
-                Some((trip, interval, service)) => {
-                    let (d_fixed, _) = self.unit_times(f);
-                    let latency = (trip + service + d_fixed).max(self.quiet_ms);
-                    let busy = latency / interval.max(1e-3);
-                    (busy * MACHINE_SLACK + MACHINE_EXTRA)
-                        .clamp(1.0, 1e6)
-                        .ceil() as u32
-                }
-                None => self.wave,
-            },
-        }
-    }
-
-    /// The end of the batch: what is left to send fits in what the machines keep in flight.
-    /// Caps keep jobs in cmdunit so that they can still go anywhere; once the rest of the batch
-    /// is no more than one round of in-flight work, there is nothing left to keep flexible, and
-    /// the last jobs are placed where they are answered soonest even if a machine then holds a
-    /// little more than keeps it busy (the water filling of the end).
-    fn endgame(&self, view: &View, f: usize) -> bool {
-        if self.machines.iter().any(|c| c.standing == Standing::Fresh) {
-            // A machine has yet to answer: what it will say is worth waiting for, so jobs go
-            // out as places free up rather than all at once on a partial picture.
-            return false;
-        }
-        let room: u64 = (0..self.machines.len())
-            .filter(|&m| self.machines[m].standing == Standing::Known && !view.machines[m].ejected)
-            .map(|m| u64::from(self.cap(m, f)))
-            .sum();
-        view.unissued <= room
-    }
-
-    /// Unit `f`'s in-flight window. A unit that has shown no ceiling (yet, or any more) while
-    /// others have is held to the widest of their windows: taken for an empty one, it would draw
-    /// every job until its own queue showed, hundreds of milliseconds later — enough to pile a
-    /// batch's end onto one unit's stage while the machines starve. While nothing comes back
-    /// the window is what keeps the unit's stage busy for the silence so far (Little's law with
-    /// the latency measured as it grows). `None`: no limit.
-    fn window(&self, f: usize) -> Option<f64> {
-        let w =
-            self.windows[f].or_else(|| self.windows.iter().flatten().copied().reduce(f64::max))?;
-        let silent = self.quiet_ms;
-        let pass = self.est.units[f].pass_ms.filter(|p| *p > 0.0);
-        Some(pass.map_or(w, |p| w.max(silent / p + UNIT_QUEUE)))
-    }
-
-    /// The usable unit with the most room in its window.
-    fn unit(&self, view: &View) -> Option<usize> {
-        (0..view.forwarders.len())
-            .filter(|&f| view.forwarders[f].usable)
-            .filter(|&f| {
-                self.window(f)
-                    .is_none_or(|w| f64::from(view.forwarders[f].in_flight) < w)
-            })
-            .min_by(|&a, &b| {
-                let load = |f: usize| {
-                    let in_flight = f64::from(view.forwarders[f].in_flight);
-                    in_flight / self.window(f).unwrap_or(1.0).max(1.0)
-                };
-                load(a).total_cmp(&load(b))
-            })
-    }
-
     /// The machine for a job sent now through `f`: where it would be answered soonest — or,
     /// with `fit` at the batch's end, best fit against the horizon ([`horizon`](Self::horizon)):
     /// among the machines where the job would not queue, the one that answers latest while
@@ -465,31 +391,6 @@ impl ControlLoop {
         }
     }
 
-    /// Adjusts unit `f`'s window after an answer through it.
-    fn tune_window(&mut self, f: usize, view: &View, latency: f64) {
-        let u = &self.est.units[f];
-        let queue = u.queue_ms;
-        let base = (latency - queue).max(0.0);
-        let t = &mut self.through[f];
-        t.base_ms = Some(t.base_ms.map_or(base, |b| 0.9 * b + 0.1 * base));
-        let Some(pass) = u.pass_ms.filter(|p| *p > 0.0) else {
-            self.windows[f] = None;
-            return;
-        };
-        let in_flight = f64::from(view.forwarders[f].in_flight);
-        let target = t.base_ms.unwrap_or(base) / pass + UNIT_QUEUE;
-        let queued = queue > 2.0 * pass;
-        let w = self.windows[f].unwrap_or(target);
-        self.windows[f] = Some(if queued {
-            target.max(1.0)
-        } else if in_flight + 1.0 >= w {
-            // The window is the limit and the unit shows no queue: it can take more.
-            w + 1.0
-        } else {
-            w.max(target)
-        });
-    }
-
     fn send(&mut self, m: usize, f: usize, job: u32, now: f64) -> Route {
         let (_, queue) = self.unit_times(f);
         let exit = self.exit_time(f, now, queue);
@@ -514,31 +415,6 @@ impl ControlLoop {
             forwarder: f as u16,
             target: Target::Machine(m as u16),
         }
-    }
-
-    /// Until when a fresh job waits to go through unit `f`: under best fit at the batch's end
-    /// through a unit with a ceiling, half a pass after the last one, so that the stage sees
-    /// them in the order the plan placed them (see the module's note on the end). `None`: it
-    /// may go now.
-    fn held(&mut self, view: &View, f: usize) -> Option<f64> {
-        let pass = self.est.units[f].pass_ms.filter(|p| *p > 0.0)?;
-        let release = self.last_sent[f] + pass / 2.0;
-        if release <= view.now_ms || !self.endgame(view, f) {
-            return None;
-        }
-        self.horizon(view).map(|_| release)
-    }
-
-    /// Could another job be sent right now?
-    fn room(&self, view: &View, f: usize, just_sent: usize) -> bool {
-        let unit_room = self
-            .window(f)
-            .is_none_or(|w| f64::from(view.forwarders[f].in_flight) + 1.0 < w);
-        let machine_room = (0..self.machines.len()).any(|m| {
-            let extra = u32::from(m == just_sent);
-            !view.machines[m].ejected && view.machines[m].in_flight + extra < self.cap(m, f)
-        });
-        unit_room && machine_room
     }
 }
 
@@ -758,6 +634,7 @@ impl ControlLoop {
 
 mod copies;
 mod endgame;
+mod pacing;
 mod predict;
 #[cfg(test)]
 mod tests;
