@@ -88,14 +88,6 @@ pub struct CalibrationCost {
     pub model_ms: f64,
 }
 
-impl MachineEstimate {
-    /// Time from leaving forwarding unit `f`'s handling stage to the client's answer, at no load:
-    /// `trip_m` of `model.md`.
-    pub fn trip_ms(&self, f: &ForwarderEstimate) -> f64 {
-        self.latency_ms + self.service_ms + f.overhead_ms
-    }
-}
-
 impl Calibration {
     /// Nothing known yet: every machine and unit down, no figures.
     pub fn empty(layout: &Layout, forwarder_urls: &[String]) -> Calibration {
@@ -149,6 +141,16 @@ impl Calibration {
             .filter(|f| f.up)
             .map(field)
             .fold(0.0, f64::max)
+    }
+
+    /// What a job sent to machine `m` at no load takes, from its send to its answer, through the
+    /// slowest unit that is up (its pass and its overhead): the latency Little's law keeps `m`
+    /// busy over, and the figure a client-side latency estimate of `m` starts from.
+    pub fn no_load_latency_ms(&self, m: &MachineEstimate) -> f64 {
+        m.latency_ms
+            + m.service_ms
+            + self.max_over_up_forwarders(|f| f.overhead_ms)
+            + self.max_over_up_forwarders(|f| f.service_ms)
     }
 
     /// Indices of the forwarding units that are up.

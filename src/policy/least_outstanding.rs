@@ -36,8 +36,6 @@ struct Outstanding {
 
 /// The in-flight cap of each machine (0 for machines that are down).
 pub(crate) fn caps(model: &Calibration) -> Vec<u32> {
-    let pass = model.max_over_up_forwarders(|f| f.service_ms);
-    let overhead = model.max_over_up_forwarders(|f| f.overhead_ms);
     model
         .machines
         .iter()
@@ -45,7 +43,7 @@ pub(crate) fn caps(model: &Calibration) -> Vec<u32> {
             if !e.up {
                 return 0;
             }
-            let w = e.latency_ms + e.service_ms + overhead + pass;
+            let w = model.no_load_latency_ms(e);
             let busy = w * f64::from(e.concurrency.max(1)) / e.service_ms.max(1e-3);
             (busy * CAP_FACTOR).min(1e6).ceil() as u32 + 2
         })

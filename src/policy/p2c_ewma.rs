@@ -59,24 +59,16 @@ impl Policy for P2cEwma {
     }
 }
 
-/// Each machine's latency as the model has it (its trip through the quickest unit), for the
-/// machines whose trip was measured; `None` elsewhere.
+/// Each machine's latency as the model has it (its no-load latency), for the machines whose
+/// trip was measured; `None` elsewhere.
 fn priors(model: Option<&Calibration>, machines: usize) -> Vec<Option<f64>> {
     let mut prior = vec![None; machines];
     let Some(model) = model else {
         return prior;
     };
-    let Some(unit) = model
-        .forwarders
-        .iter()
-        .filter(|f| f.up)
-        .min_by(|a, b| a.overhead_ms.total_cmp(&b.overhead_ms))
-    else {
-        return prior;
-    };
     for (slot, e) in prior.iter_mut().zip(&model.machines) {
         if e.up && e.trip_measured {
-            *slot = Some(e.trip_ms(unit) + unit.service_ms).filter(|t| t.is_finite());
+            *slot = Some(model.no_load_latency_ms(e)).filter(|t| t.is_finite());
         }
     }
     prior

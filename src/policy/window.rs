@@ -107,8 +107,6 @@ fn want(bdp: f64) -> u32 {
 /// no service time measured (its rate is not known, and taken as unlimited it would open the
 /// window to the whole batch).
 fn busy(model: &Calibration) -> Option<f64> {
-    let pass = model.max_over_up_forwarders(|f| f.service_ms);
-    let overhead = model.max_over_up_forwarders(|f| f.overhead_ms);
     let up = || model.machines.iter().filter(|m| m.up);
     if up().any(|m| m.service_ms.is_nan() || m.service_ms <= 0.0) {
         return None;
@@ -129,7 +127,7 @@ fn busy(model: &Calibration) -> Option<f64> {
         })
         .sum();
     let trip = up()
-        .map(|m| m.latency_ms + m.service_ms + overhead + pass)
+        .map(|m| model.no_load_latency_ms(m))
         .fold(f64::INFINITY, f64::min);
     let bdp = machines.min(units) * trip;
     bdp.is_finite().then_some(bdp)

@@ -152,9 +152,7 @@ impl ControlLoop {
             lanes,
         })
     }
-}
 
-impl ControlLoop {
     /// The end of the batch: what is left to send fits in what the machines keep in flight.
     /// Caps keep jobs in cmdunit so that they can still go anywhere; once the rest of the batch
     /// is no more than one round of in-flight work, there is nothing left to keep flexible, and
