@@ -86,10 +86,21 @@ fn requests_arriving_during_the_boot_queue_behind_it() {
         })
         .collect();
     rts.sort_by(|a, b| a.total_cmp(b));
+    // The k-th answer leaves k services after the first. A reply is never sent before its
+    // model time, but a worker thread kept off a core sends it late and its `response_time`
+    // (measured, not modelled) grows: so the order of service is checked from below, where load
+    // cannot reach, and lateness is allowed generously from above. (Checking the gaps between
+    // answers failed beside four busy loops: a first answer 40 model ms late made the next gap
+    // look 40 ms short.)
     let first = spec.boot_ms + spec.latency_ms + service;
-    assert!(rts[0] >= first && rts[0] <= first * 1.1, "{rts:?}");
-    assert!(rts[1] - rts[0] >= service * 0.8, "{rts:?}");
-    assert!(rts[2] - rts[1] >= service * 0.8, "{rts:?}");
+    for (k, rt) in rts.iter().enumerate() {
+        let due = first + k as f64 * service;
+        assert!(
+            *rt >= due - 1.0,
+            "answer {k} before its turn at {due}: {rts:?}"
+        );
+    }
+    assert!(rts[2] <= (first + 2.0 * service) * 1.25, "{rts:?}");
     assert_eq!(get(&url, "/stats").json()["boots"], 1);
 }
 
