@@ -61,10 +61,13 @@ fn no_load_response_times_match_the_measured_ranges() {
 #[test]
 fn a_thousand_at_once_to_one_machine_queue_at_the_machine_and_all_succeed() {
     let _serial = timing_lock();
-    let scale = 0.2;
+    let scale = 0.5;
     let emu = start(topology("default"), scale, true, 1);
     let fu = addr(&emu.forwarder_urls()[0]);
-    let fired = fire(vec![(fu, "/work/us/1".to_string()); 1000]);
+    // Stamped, so that all 1000 count as sent at one model instant, and at time scale 0.5: beside
+    // four busy loops the host took up to a wall second to start 1000 client threads, which
+    // unstamped at 0.2 put the median at 13.8 s and stamped at 0.2 still at 12.4 s.
+    let fired = fire_stamped(&emu, vec![(fu, "/work/us/1".to_string()); 1000]);
     let mut done: Vec<f64> = fired
         .iter()
         .map(|f| {
@@ -76,8 +79,11 @@ fn a_thousand_at_once_to_one_machine_queue_at_the_machine_and_all_succeed() {
     let med = median(&mut done) / 1000.0;
     let last = done.last().copied().unwrap_or(0.0) / 1000.0;
     eprintln!("1000 via the forwarding unit to us/1: median {med:.2} s, last {last:.2} s");
-    assert!((10.5..=12.0).contains(&med), "median completion {med:.2} s");
-    assert!((21.0..=23.5).contains(&last), "last completion {last:.2} s");
+    // The model gives ~11 s and ~22 s; the 2021 stress logs a median of 10-15 s and a maximum of
+    // 17-24 s. A loaded host can only make answers late, never early, so the upper limits leave
+    // room for it (one run in eight beside four busy loops went past the earlier 12.0 s).
+    assert!((10.5..=12.5).contains(&med), "median completion {med:.2} s");
+    assert!((21.0..=24.0).contains(&last), "last completion {last:.2} s");
     // Waiting in the forwarding unit's stage is not part of response_time: the machine's queue
     // only holds the excess of 59/s over ~45/s, so response_time stays well under completion.
     let max_rt = fired
