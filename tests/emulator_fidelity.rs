@@ -266,5 +266,9 @@ fn five_forwarding_units_lift_the_ceiling() {
     assert_eq!(urls.len(), 5);
     let t = makespan_s(&fire_stamped(&emu, spread(&urls, 500)), scale);
     eprintln!("500 over five machines, five forwarding units: {t:.2} s");
-    assert!(t < 3.2, "five forwarding units: {t:.2} s");
+    // One unit takes at least 8 s (above); five take ~2.8 s on an idle host, where the machines
+    // set the pace. The check is that the ceiling is lifted, at most half of one unit's time,
+    // so that a loaded host cannot fail it (beside four busy loops one run took 3.49 s, past
+    // the earlier limit of 3.2 s).
+    assert!(t < 4.0, "five forwarding units: {t:.2} s");
 }
