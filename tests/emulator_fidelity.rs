@@ -163,9 +163,11 @@ fn with_the_stage_after_the_call_response_time_leaves_out_the_wait_in_the_stage(
     // The stage still sets the pace the client sees ...
     assert!((8.0..=9.5).contains(&t), "stage after: {t:.2} s");
     // ... but response_time only covers the worker call: each machine's 100 requests (~2.2 s of
-    // queue plus its latency), not the ~8 s some answers then spend in the stage.
+    // queue plus its latency), not the ~8 s some answers then spend in the stage. (A loaded host
+    // makes answers late and response_time longer: beside four busy loops it reached 4.7 s, so
+    // the limit is three quarters of the makespan, which counting the stage would reach.)
     assert!(
-        rt_max > 1.5 && rt_max < 0.5 * t,
+        rt_max > 1.5 && rt_max < 0.75 * t,
         "largest response_time {rt_max:.2} s"
     );
 }
