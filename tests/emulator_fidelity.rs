@@ -175,7 +175,7 @@ fn with_the_stage_after_the_call_response_time_leaves_out_the_wait_in_the_stage(
 #[test]
 fn two_thousand_at_once_straight_to_a_worker_hit_the_router_timeout() {
     let _serial = timing_lock();
-    let scale = 0.1;
+    let scale = 0.2;
     let t = topology("default");
     let spec = t
         .machines
@@ -193,22 +193,29 @@ fn two_thousand_at_once_straight_to_a_worker_hit_the_router_timeout() {
     let fired = fire_stamped(&emu, vec![(addr(&url), "/work".to_string()); n]);
     let mut ok = 0;
     let mut unavailable = 0;
+    let mut at_503 = Vec::new();
     for f in &fired {
         match f.answer.as_ref().map(|a| a.status) {
             Ok(200) => ok += 1,
             Ok(503) => {
                 unavailable += 1;
-                // Answered at the 30 s mark (+ the way back), not when the work ends.
+                // Never before the 30 s mark: this holds under any load.
                 let at = model_ms(f.elapsed, scale);
-                assert!(
-                    at >= spec.router_timeout_ms && at < spec.router_timeout_ms + 3000.0,
-                    "503 after {at:.0} ms"
-                );
+                assert!(at >= spec.router_timeout_ms, "503 after {at:.0} ms");
+                at_503.push(at);
             }
             other => panic!("unexpected {other:?}"),
         }
     }
     assert_eq!(ok + unavailable, n);
+    // Answered at the 30 s mark (+ the way back), not when the work ends (up to ~44 s). The
+    // median is checked, not each one: ~640 answers leave at one instant, and beside four busy
+    // loops the client took 470 wall ms to read the last of them (4.7 s at time scale 0.1).
+    let at_median = median(&mut at_503);
+    assert!(
+        at_median < spec.router_timeout_ms + 3000.0,
+        "median 503 after {at_median:.0} ms"
+    );
     // The model: all arrive together, one at a time, mean service s; those whose time at the
     // worker passes the router timeout get 503.
     let served = (spec.router_timeout_ms / spec.mean_service_ms()).floor() as usize;
